@@ -1,0 +1,139 @@
+import Foundation
+import Hummingbird
+import Logging
+import Shared
+
+/// The KeyService's `/v1/` routes. Each handler resolves the caller's roles from the current
+/// policy, runs one ``KeyOperations`` call and logs one ``KeyEvent`` for key operations.
+struct KeyServiceRoutes: Sendable {
+    let state: ServerStateStore
+    let operations: KeyOperations
+    let health: HealthCheck
+
+    func register(on router: Router<SplitKeyRequestContext>) {
+        typealias P = KeyServiceAPI.Path
+        router.get(RouterPath(P.health)) { _, _ in try await health.response() }
+        router.get(RouterPath(P.whoami)) { _, context in
+            let identity = try context.requirePeer()
+            let roles: [String]
+            switch state.current.policy.decide(identity) {
+            case .denied: roles = []
+            case .roles(let set): roles = set.map(\.description).sorted()
+            }
+            return try JSONResponse.make(
+                KeyServiceAPI.WhoAmI(spiffeID: identity.spiffeID?.description, spkiSHA256: identity.spkiSHA256, roles: roles)
+            )
+        }
+        router.post(RouterPath(P.generate)) { request, context in
+            try await generate(request, context, includePlaintext: true)
+        }
+        router.post(RouterPath(P.generateWrapped)) { request, context in
+            try await generate(request, context, includePlaintext: false)
+        }
+        router.post(RouterPath(P.unwrap)) { request, context in
+            let body = try await request.decodeJSON(KeyServiceAPI.UnwrapRequest.self)
+            let caller = try caller(context)
+            let result = try await logged(op: "unwrap", user: body.user, reason: body.reason.rawValue, caller: caller, context: context) {
+                () async throws(APIError) in try await operations.unwrap(body, caller: caller)
+            }
+            return try JSONResponse.make(result)
+        }
+        router.post(RouterPath(P.unwrapBatch)) { request, context in
+            let body = try await request.decodeJSON(KeyServiceAPI.BatchUnwrapRequest.self, limit: 4 << 20)
+            guard (1...KeyServiceAPI.maximumBatchSize).contains(body.items.count) else {
+                throw APIError.badRequest("a batch holds 1-\(KeyServiceAPI.maximumBatchSize) items", code: "invalid_batch")
+            }
+            let caller = try caller(context)
+            var results: [KeyServiceAPI.BatchUnwrapResponse.Item] = []
+            for (index, item) in body.items.enumerated() {
+                do throws(APIError) {
+                    let key = try await logged(op: "unwrap", user: item.user, reason: item.reason.rawValue, caller: caller, context: context) {
+                        () async throws(APIError) in try await operations.unwrap(item, caller: caller)
+                    }
+                    results.append(.init(index: index, key: key, error: nil))
+                } catch {
+                    results.append(.init(index: index, key: nil, error: .init(status: Int(error.status.code), code: error.code, message: error.message)))
+                }
+            }
+            return try JSONResponse.make(KeyServiceAPI.BatchUnwrapResponse(results: results, requestId: context.requestID))
+        }
+        router.post(RouterPath(P.users)) { request, context in
+            let body = try await request.decodeJSON(KeyServiceAPI.CreateUserRequest.self)
+            let caller = try caller(context)
+            let user = try await logged(op: "create-user", user: body.id, reason: nil, caller: caller, context: context) {
+                () async throws(APIError) in try await operations.createUser(body, caller: caller)
+            }
+            return try JSONResponse.make(user, status: .created)
+        }
+        router.get(RouterPath(P.users)) { request, context in
+            let caller = try caller(context)
+            let limitText = request.uri.queryParameters["limit"].map(String.init) ?? "100"
+            guard let limit = Int(limitText), (1...1000).contains(limit) else {
+                throw APIError.badRequest("limit must be an integer in 1-1000", code: "invalid_limit")
+            }
+            let after = request.uri.queryParameters["after"].map(String.init)
+            return try JSONResponse.make(try await operations.listUsers(after: after, limit: limit, caller: caller))
+        }
+        router.get(RouterPath(P.users + "/:id")) { _, context in
+            let caller = try caller(context)
+            let id = try context.parameters.require("id")
+            return try JSONResponse.make(try await operations.showUser(id: id, caller: caller))
+        }
+    }
+
+    private func generate(_ request: Request, _ context: SplitKeyRequestContext, includePlaintext: Bool) async throws -> Response {
+        let body = try await request.decodeJSON(KeyServiceAPI.GenerateRequest.self)
+        let caller = try caller(context)
+        let result = try await logged(
+            op: includePlaintext ? "generate" : "generate-wrapped",
+            user: body.user,
+            reason: nil,
+            caller: caller,
+            context: context
+        ) { () async throws(APIError) in
+            try await operations.generate(user: body.user, context: body.context, caller: caller, includePlaintext: includePlaintext)
+        }
+        return try JSONResponse.make(result)
+    }
+
+    /// The caller's roles under the current policy; a denied identity is refused here.
+    private func caller(_ context: SplitKeyRequestContext) throws -> Caller {
+        let identity = try context.requirePeer()
+        switch state.current.policy.decide(identity) {
+        case .denied(let rule):
+            context.logger.notice("identity denied by policy", metadata: ["rule": "\(rule)"])
+            throw APIError.forbidden("\(identity) is denied by the KeyService policy", code: "identity_denied")
+        case .roles(let roles):
+            return Caller(identity: identity, roles: roles)
+        }
+    }
+
+    private func logged<T>(
+        op: String,
+        user: String,
+        reason: String?,
+        caller: Caller,
+        context: SplitKeyRequestContext,
+        _ body: () async throws(APIError) -> T
+    ) async throws(APIError) -> T {
+        var event = KeyEvent(
+            op: op,
+            user: user,
+            peer: caller.identity.description,
+            region: caller.nodeRegions.sorted().joined(separator: ","),
+            reason: reason,
+            outcome: "granted",
+            requestID: context.requestID
+        )
+        do {
+            let result = try await body()
+            event.log(to: context.logger)
+            return result
+        } catch {
+            event.outcome = "refused"
+            event.detail = error.code
+            event.log(to: context.logger)
+            throw error
+        }
+    }
+}

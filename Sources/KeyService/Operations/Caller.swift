@@ -1,0 +1,17 @@
+import Shared
+
+/// An authenticated, authorised peer as the operations see it.
+struct Caller: Sendable {
+    var identity: PeerIdentity
+    var roles: Set<Role>
+
+    var nodeRegions: Set<String> {
+        Set(roles.compactMap { if case .node(let region) = $0 { region } else { nil } })
+    }
+
+    func require(_ allowed: (Role) -> Bool, for action: String) throws(APIError) {
+        guard roles.contains(where: allowed) else {
+            throw APIError.forbidden("\(identity) has no role that may \(action)", code: "role_required")
+        }
+    }
+}

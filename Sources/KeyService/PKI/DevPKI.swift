@@ -1,0 +1,149 @@
+import Foundation
+import Shared
+
+/// `keyservice pki init`: a complete development PKI and ready-to-run configs on loopback.
+///
+/// Not for production: the CA key sits next to the certificates it signs. Operators bring their
+/// own CA; the files written here only show what the daemons expect.
+struct DevPKI {
+    var directory: String
+    var trustDomain: String
+    var regions: [String]
+    var users: [String]
+    var keyServicePort: Int
+    var firstNodePort: Int
+    var force: Bool
+
+    struct Written {
+        var path: String
+        var what: String
+    }
+
+    func write() throws -> [Written] {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let caPath = directory + "/ca.pem"
+        if fm.fileExists(atPath: caPath) && !force {
+            throw DevPKIError.exists(caPath)
+        }
+        var written: [Written] = []
+        let factory = CertificateFactory(validity: 365 * 86_400)
+        let ca = try factory.makeCA(commonName: "SplitKey dev CA (\(trustDomain))")
+        try writePublic(try ca.certificatePEM, "ca.pem", "CA certificate (trust anchor of both daemons)", &written)
+        try writeSecret(ca.keyPEM, "ca-key.pem", "CA private key (dev only)", &written)
+
+        let loopback: [[UInt8]] = [[127, 0, 0, 1], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]]
+        func issue(_ name: String, _ spiffePath: String, _ purpose: CertificateFactory.Purpose, _ what: String) throws {
+            let issued = try factory.issue(
+                by: ca,
+                commonName: name,
+                spiffeID: "spiffe://\(trustDomain)/\(spiffePath)",
+                purpose: purpose,
+                dnsNames: purpose == .client ? [] : ["localhost"],
+                ipAddresses: purpose == .client ? [] : loopback
+            )
+            try writePublic(try issued.certificatePEM, "\(name).pem", what, &written)
+            try writeSecret(issued.keyPEM, "\(name)-key.pem", "private key of \(name)", &written)
+        }
+        try issue("keyservice", "keyservice", .serverAndClient, "KeyService server certificate (localhost, 127.0.0.1, ::1)")
+        for region in regions {
+            try issue("node-\(region)", "node/\(region)", .serverAndClient, "StorageNode of region \(region) (client of the KeyService, server for users)")
+        }
+        try issue("admin", "admin/dev", .client, "KeyService admin")
+        try issue("auditor", "auditor/dev", .client, "KeyService auditor (read-only)")
+        for user in users {
+            try issue("user-\(user)", "user/\(user)", .client, "demo end user \(user)")
+        }
+
+        let rootKeyPath = directory + "/root-key"
+        if force { try? fm.removeItem(atPath: rootKeyPath) }
+        try RootKey.create(at: rootKeyPath)
+        written.append(Written(path: rootKeyPath, what: "KeyService root key (mode 0600)"))
+
+        try writePublic(keyServiceConfig(), "keyservice.yaml", "KeyService config", &written)
+        for (index, region) in regions.enumerated() {
+            try writePublic(
+                storageNodeConfig(region: region, port: firstNodePort + index),
+                "storagenode-\(region).yaml",
+                "StorageNode config for \(region)",
+                &written
+            )
+        }
+        return written
+    }
+
+    func keyServiceConfig() -> String {
+        let grants = regions.map { "    - \"node:\($0) spiffe://\(trustDomain)/node/\($0)\"" }.joined(separator: "\n")
+        return """
+            # SplitKey KeyService: development config written by `keyservice pki init`.
+            # Relative paths are relative to this file. Any key can be overridden by an
+            # environment variable: listen.port -> SPLITKEY_LISTEN_PORT, tls.privateKey -> SPLITKEY_TLS_PRIVATE_KEY.
+            listen:
+              host: 127.0.0.1
+              port: \(keyServicePort)
+            tls:
+              certificate: keyservice.pem
+              privateKey: keyservice-key.pem
+              ca: ca.pem            # clients must present a certificate issued by this CA
+            stateDirectory: state/keyservice
+            # Under systemd, $CREDENTIALS_DIRECTORY/root-key takes precedence over this file.
+            rootKeyFile: root-key
+            cacheTTL: 300           # seconds a StorageNode may keep a plaintext data key
+            idleTimeout: 60
+            policy:
+              # ROLE MATCHER; ROLE is node:REGION, admin or auditor; MATCHER is a SPIFFE ID,
+              # a SPIFFE ID ending in /* (everything below it) or spki-sha256:HEX.
+              grants:
+            \(grants)
+                - "admin spiffe://\(trustDomain)/admin/*"
+                - "auditor spiffe://\(trustDomain)/auditor/*"
+              # Identities refused everything, whatever they are granted. Deny wins.
+              deny: []
+              nodesMayCreateUsers: false
+            log:
+              level: info
+
+            """
+    }
+
+    func storageNodeConfig(region: String, port: Int) -> String {
+        """
+        # SplitKey StorageNode for region \(region): development config written by `keyservice pki init`.
+        listen:
+          host: 127.0.0.1
+          port: \(port)
+        region: \(region)
+        tls:
+          certificate: node-\(region).pem
+          privateKey: node-\(region)-key.pem
+          ca: ca.pem
+        keyService:
+          url: https://localhost:\(keyServicePort)
+        stateDirectory: state/storagenode-\(region)
+        log:
+          level: info
+
+        """
+    }
+
+    private func writePublic(_ text: String, _ name: String, _ what: String, _ written: inout [Written]) throws {
+        let path = directory + "/" + name
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        written.append(Written(path: path, what: what))
+    }
+
+    private func writeSecret(_ text: String, _ name: String, _ what: String, _ written: inout [Written]) throws {
+        let path = directory + "/" + name
+        if force { try? FileManager.default.removeItem(atPath: path) }
+        try SecretFile.write(Array(text.utf8), to: path)
+        written.append(Written(path: path, what: what + " (mode 0600)"))
+    }
+}
+
+enum DevPKIError: Error, CustomStringConvertible {
+    case exists(String)
+    var description: String { "\(self.path) already exists; pass --force to replace the whole dev PKI" }
+    private var path: String {
+        switch self { case .exists(let p): p }
+    }
+}

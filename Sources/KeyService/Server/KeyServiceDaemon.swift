@@ -1,0 +1,76 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Shared
+
+/// Assembles and runs the KeyService: configuration, root key, key store, TLS listener.
+///
+/// Start-up refuses to continue on anything an operator must fix (bad config, unreadable or
+/// wrong root key, unusable TLS files), with one message naming the cause. SIGHUP reloads TLS
+/// material and policy; SIGTERM or SIGINT drain in-flight requests and exit 0.
+enum KeyServiceDaemon {
+    static func run(configPath: String) async throws {
+        let config = try await KeyServiceConfig.load(path: configPath)
+        LogSetup.bootstrap(level: Logger.Level(rawValue: config.logLevel) ?? .info)
+        var logger = Logger(label: "keyservice")
+        logger[metadataKey: "service"] = "keyservice"
+
+        let rootKey = try RootKey.load(
+            credentialsDirectory: ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"],
+            configuredFile: config.rootKeyFile
+        )
+        let store = try SQLiteKeyStore(directory: config.stateDirectory)
+        let sealer = KEKSealer(rootKey: rootKey)
+        let check = try await store.keyCheck(orCreate: { try sealer.makeKeyCheck() })
+        guard sealer.verifyKeyCheck(check) else { throw RootKeyError.mismatch }
+        logger.info("root key loaded", metadata: ["origin": "\(rootKey.origin)"])
+
+        let tlsStore = ServerTLSStore(try ServerTLS(files: config.tls))
+        let stateStore = ServerStateStore(ServerState(policy: config.policy))
+        let operations = KeyOperations(
+            store: store,
+            sealer: sealer,
+            cacheTTL: config.cacheTTL,
+            nodesMayCreateUsers: config.policy.nodesMayCreateUsers
+        )
+
+        let router = Router(context: SplitKeyRequestContext.self)
+        router.add(middleware: ErrorShapeMiddleware())
+        router.add(middleware: PeerIdentityMiddleware())
+        KeyServiceRoutes(state: stateStore, operations: operations, health: HealthCheck(store: store)).register(on: router)
+
+        let listenLogger = logger
+        let app = Application(
+            router: router,
+            server: MutualTLSHTTPChannel.builder(store: tlsStore, idleTimeout: .seconds(config.idleTimeout), logger: logger),
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: nil),
+            onServerRunning: { channel in
+                listenLogger.notice(
+                    "keyservice listening",
+                    metadata: ["address": "\(channel.localAddress?.description ?? "?")", "version": "\(SplitKeyVersion.current)"]
+                )
+            },
+            logger: logger
+        )
+        let reloader = ReloadService(logger: logger) {
+            let fresh = try await KeyServiceConfig.load(path: configPath)
+            if fresh.host != config.host || fresh.port != config.port || fresh.stateDirectory != config.stateDirectory {
+                listenLogger.warning("listen address and state directory changes take effect only on restart")
+            }
+            let tls = try ServerTLS(files: fresh.tls)
+            tlsStore.replace(with: tls)
+            stateStore.replace(with: ServerState(policy: fresh.policy))
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: app), .init(service: reloader)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+        logger.notice("keyservice stopped")
+    }
+}

@@ -1,0 +1,101 @@
+import HummingbirdCore
+import HummingbirdHTTP2
+import Logging
+import NIOCore
+import NIOHTTP2
+import NIOSSL
+import NIOTLS
+
+/// Hummingbird child channel for a mutual-TLS listener that serves HTTP/1.1 and HTTP/2.
+///
+/// It differs from Hummingbird's own TLS channels in two ways this service needs: each new
+/// connection takes the *current* TLS context from a ``ServerTLSStore`` (so SIGHUP swaps
+/// certificates without closing the listener), and the handshake uses a verification callback
+/// that records the validated chain, from which requests read their ``PeerIdentity``.
+public struct MutualTLSHTTPChannel: ServerChildChannel, HTTPChannelHandler {
+    public struct Value: ServerChildChannelValue {
+        let negotiated: EventLoopFuture<NIONegotiatedHTTPVersion<HTTP1Channel.Value, HTTP2Channel.Value>>
+        public let channel: any Channel
+    }
+
+    private let store: ServerTLSStore
+    private let http1: HTTP1Channel
+    private let http2: HTTP2Channel
+    private let logger: Logger
+
+    public var responder: HTTPChannelHandler.Responder { http1.responder }
+
+    public init(
+        store: ServerTLSStore,
+        idleTimeout: Duration,
+        logger: Logger,
+        responder: @escaping HTTPChannelHandler.Responder
+    ) {
+        self.store = store
+        self.logger = logger
+        let streamConfiguration = HTTP1Channel.Configuration(
+            idleTimeout: TimeAmount.seconds(idleTimeout.components.seconds)
+        )
+        self.http1 = HTTP1Channel(responder: responder, configuration: streamConfiguration)
+        self.http2 = HTTP2Channel(
+            responder: responder,
+            configuration: .init(idleTimeout: idleTimeout, streamConfiguration: streamConfiguration)
+        )
+    }
+
+    /// A server builder for `Application(server:)`.
+    public static func builder(store: ServerTLSStore, idleTimeout: Duration, logger: Logger) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in
+            MutualTLSHTTPChannel(store: store, idleTimeout: idleTimeout, logger: logger, responder: responder)
+        }
+    }
+
+    public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        let tls = store.current
+        let refusalLogger = self.logger
+        let remote = channel.remoteAddress?.description ?? "unknown"
+        do {
+            try channel.pipeline.syncOperations.addHandler(
+                NIOSSLServerHandler(
+                    context: tls.sslContext,
+                    configuration: .init(),
+                    customVerificationCallbackWithMetadata: tls.verifier.callback { reason in
+                        refusalLogger.notice(
+                            "refused client certificate",
+                            metadata: ["peer.address": "\(remote)", "reason": "\(reason)"]
+                        )
+                    }
+                )
+            )
+            let alpn = NIOTypedApplicationProtocolNegotiationHandler<
+                NIONegotiatedHTTPVersion<HTTP1Channel.Value, HTTP2Channel.Value>
+            > { result in
+                switch result {
+                case .negotiated("h2"):
+                    return self.http2.setup(channel: channel, logger: logger).map { .http2($0) }
+                case .negotiated("http/1.1"), .fallback:
+                    return self.http1.setup(channel: channel, logger: logger).map { .http1_1($0) }
+                case .negotiated:
+                    return channel.close().flatMap { channel.eventLoop.makeFailedFuture(NIOHTTP2Errors.invalidALPNToken()) }
+                }
+            }
+            try channel.pipeline.syncOperations.addHandler(alpn)
+            return channel.eventLoop.makeSucceededFuture(Value(negotiated: alpn.protocolNegotiationResult, channel: channel))
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+    }
+
+    public func handle(value: Value, logger: Logger) async {
+        do {
+            switch try await value.negotiated.get() {
+            case .http1_1(let http1Value):
+                await http1.handle(value: http1Value, logger: logger)
+            case .http2(let http2Value):
+                await http2.handle(value: http2Value, logger: logger)
+            }
+        } catch {
+            logger.debug("connection ended before HTTP started", metadata: ["error": "\(error)"])
+        }
+    }
+}

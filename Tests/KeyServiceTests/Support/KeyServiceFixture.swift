@@ -1,0 +1,140 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import Shared
+
+/// A dev PKI made by `keyservice pki init` and a `keyservice serve` process using it, on a
+/// free loopback port. Every test gets its own.
+final class KeyServiceFixture: @unchecked Sendable {
+    // @unchecked: `daemon` is replaced only by restart(), which tests call from one task.
+    let dir: URL
+    let port: Int
+    private(set) var daemon: ChildProcess
+    private var clients: [String: HTTPClient] = [:]
+    private let lock = NSLock()
+
+    static func start(label: String = #function, editConfig: (String) -> String = { $0 }) async throws -> KeyServiceFixture {
+        let dir = try TestPaths.temporaryDirectory("ks-\(label.prefix(20).filter { $0.isLetter })")
+        let pki = try await ChildProcess.run(
+            try TestPaths.binary("keyservice"),
+            ["pki", "init", "--dir", dir.path],
+            in: dir
+        )
+        guard pki.status == 0 else { throw TestFailure("pki init failed: \(pki.output)") }
+        let configPath = dir.appendingPathComponent("keyservice.yaml").path
+        let text = try String(contentsOfFile: configPath, encoding: .utf8)
+        try editConfig(text).write(toFile: configPath, atomically: true, encoding: .utf8)
+        let port = try freeLoopbackPort()
+        let daemon = try Self.spawn(dir: dir, port: port)
+        let fixture = KeyServiceFixture(dir: dir, port: port, daemon: daemon)
+        try await daemon.waitForLog("keyservice listening")
+        return fixture
+    }
+
+    private init(dir: URL, port: Int, daemon: ChildProcess) {
+        self.dir = dir
+        self.port = port
+        self.daemon = daemon
+    }
+
+    static func spawn(dir: URL, port: Int) throws -> ChildProcess {
+        try ChildProcess(
+            executable: try TestPaths.binary("keyservice"),
+            arguments: ["serve", "--config", dir.appendingPathComponent("keyservice.yaml").path],
+            environment: ["SPLITKEY_LISTEN_PORT": String(port)],
+            logURL: dir.appendingPathComponent("keyservice-\(UUID().uuidString.prefix(6)).log")
+        )
+    }
+
+    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+
+    var baseURL: String { "https://localhost:\(port)" }
+
+    /// Stops with SIGTERM (expecting exit 0) and starts again on the same port and state.
+    func restart() async throws -> Int32 {
+        daemon.signal(SIGTERM)
+        let status = await daemon.waitForExit()
+        daemon = try Self.spawn(dir: dir, port: port)
+        try await daemon.waitForLog("keyservice listening")
+        return status
+    }
+
+    func stop() async -> Int32 {
+        daemon.signal(SIGTERM)
+        return await daemon.waitForExit()
+    }
+
+    /// An HTTP client presenting `identity` (a file stem of the PKI: "admin", "node-eu-west", ...).
+    func client(_ identity: String, http1Only: Bool = false) throws -> HTTPClient {
+        let key = identity + (http1Only ? "/h1" : "")
+        lock.lock()
+        defer { lock.unlock() }
+        if let existing = clients[key] { return existing }
+        let files = TLSFiles(certificate: path("\(identity).pem"), privateKey: path("\(identity)-key.pem"), ca: path("ca.pem"))
+        var config = HTTPClient.Configuration(tlsConfiguration: .splitKeyClient(try files.load()))
+        if http1Only { config.httpVersion = .http1Only }
+        config.timeout = .init(connect: .seconds(5), read: .seconds(20))
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+        clients[key] = client
+        return client
+    }
+
+    /// Shuts down clients and the daemon, and removes the folder.
+    func tearDown() async {
+        let all = lock.withLock { Array(clients.values) }
+        for client in all { try? await client.shutdown() }
+        daemon.signal(SIGTERM)
+        await daemon.waitForExit()
+        try? FileManager.default.removeItem(at: dir)
+    }
+}
+
+/// A decoded response: status, headers and body.
+struct APIResponse {
+    var status: HTTPResponseStatus
+    var headers: HTTPHeaders
+    var body: Data
+
+    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: body)
+        } catch {
+            throw TestFailure("status \(status.code), cannot decode \(T.self) from: \(String(decoding: body, as: UTF8.self))")
+        }
+    }
+
+    var error: ErrorBody? { try? JSONDecoder().decode(ErrorBody.self, from: body) }
+    var requestID: String? { headers.first(name: "X-Request-Id") }
+}
+
+extension HTTPClient {
+    func call(_ method: HTTPMethod, _ url: String, json: (any Encodable)? = nil, rawBody: Data? = nil) async throws -> APIResponse {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let json {
+            let encoder = JSONEncoder()
+            request.body = .bytes(ByteBuffer(bytes: try encoder.encode(json)))
+            request.headers.add(name: "Content-Type", value: "application/json")
+        } else if let rawBody {
+            request.body = .bytes(ByteBuffer(bytes: rawBody))
+            request.headers.add(name: "Content-Type", value: "application/json")
+        }
+        let response = try await execute(request, timeout: .seconds(20))
+        let body = try await response.body.collect(upTo: 8 << 20)
+        return APIResponse(status: response.status, headers: response.headers, body: Data(buffer: body))
+    }
+}
+
+/// Runs `body` against a fresh KeyService and always tears it down, also when `body` fails.
+func withKeyService(label: String = #function, editConfig: (String) -> String = { $0 }, _ body: (KeyServiceFixture) async throws -> Void) async throws {
+    let ks = try await KeyServiceFixture.start(label: label, editConfig: editConfig)
+    do {
+        try await body(ks)
+    } catch {
+        await ks.tearDown()
+        throw error
+    }
+    await ks.tearDown()
+}
