@@ -38,7 +38,9 @@ struct AccessPolicyTests {
     }
 
     @Test func malformedRulesAreRefusedWithTheirKey() {
-        for bad in ["admin", "node: spiffe://td/x", "wizard spiffe://td/x", "admin https://td/x", "admin spki-sha256:1234", "node:EU spiffe://td/x"] {
+        for bad in [
+            "admin", "node: spiffe://td/x", "wizard spiffe://td/x", "admin https://td/x", "admin spki-sha256:1234", "node:EU spiffe://td/x",
+        ] {
             #expect(throws: PolicyError.self, "\(bad)") {
                 try AccessPolicy(grants: [bad], deny: [], nodesMayCreateUsers: false)
             }

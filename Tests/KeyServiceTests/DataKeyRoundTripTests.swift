@@ -11,7 +11,8 @@ struct DataKeyRoundTripTests {
     typealias API = KeyServiceAPI
 
     static func createUser(_ ks: KeyServiceFixture, _ id: String, region: String) async throws {
-        let response = try await ks.client("admin").call(.POST, ks.baseURL + API.Path.users, json: API.CreateUserRequest(id: id, homeRegion: region))
+        let response = try await ks.client("admin").call(
+            .POST, ks.baseURL + API.Path.users, json: API.CreateUserRequest(id: id, homeRegion: region))
         #expect(response.status == .created, "\(String(decoding: response.body, as: UTF8.self))")
     }
 
@@ -21,7 +22,8 @@ struct DataKeyRoundTripTests {
             try await Self.createUser(ks, "alice", region: "eu-west")
             let node = try ks.client("node-eu-west", http1Only: http1Only)
 
-            let generated = try await node.call(.POST, ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "alice", context: "objects/v1"))
+            let generated = try await node.call(
+                .POST, ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "alice", context: "objects/v1"))
             #expect(generated.status == .ok)
             #expect(generated.requestID?.count == 16)
             let key = try generated.decode(API.GenerateResponse.self)
@@ -52,7 +54,8 @@ struct DataKeyRoundTripTests {
         try await withKeyService() { ks in
             try await Self.createUser(ks, "bob", region: "us-east")
             let node = try ks.client("node-us-east")
-            let response = try await node.call(.POST, ks.baseURL + API.Path.generateWrapped, json: API.GenerateRequest(user: "bob", context: "c"))
+            let response = try await node.call(
+                .POST, ks.baseURL + API.Path.generateWrapped, json: API.GenerateRequest(user: "bob", context: "c"))
             #expect(response.status == .ok)
             let body = String(decoding: response.body, as: UTF8.self)
             #expect(!body.contains("plaintext"))
@@ -93,14 +96,18 @@ struct DataKeyRoundTripTests {
     }
 
     @Test func nodeMayCreateUserOnFirstUseWhenAllowed() async throws {
-        try await withKeyService(editConfig: { $0.replacingOccurrences(of: "nodesMayCreateUsers: false", with: "nodesMayCreateUsers: true") }) { ks in
+        try await withKeyService(editConfig: {
+            $0.replacingOccurrences(of: "nodesMayCreateUsers: false", with: "nodesMayCreateUsers: true")
+        }) { ks in
             let node = try ks.client("node-us-east")
-            let response = try await node.call(.POST, ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "carol", context: "c"))
+            let response = try await node.call(
+                .POST, ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "carol", context: "c"))
             #expect(response.status == .ok)
             let user = try await ks.client("admin").call(.GET, ks.baseURL + API.Path.users + "/carol").decode(API.User.self)
             #expect(user.homeRegion == "us-east")
             // The user is bound to the creating node's region: another region's node is refused.
-            let other = try await ks.client("node-eu-west").call(.POST, ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "carol", context: "c"))
+            let other = try await ks.client("node-eu-west").call(
+                .POST, ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "carol", context: "c"))
             #expect(other.status == .forbidden)
             #expect(other.error?.error.code == "region_mismatch")
         }
@@ -108,7 +115,8 @@ struct DataKeyRoundTripTests {
 
     @Test func unknownUserIsNotCreatedByDefault() async throws {
         try await withKeyService() { ks in
-            let response = try await ks.client("node-eu-west").call(.POST, ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "mallory", context: "c"))
+            let response = try await ks.client("node-eu-west").call(
+                .POST, ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "mallory", context: "c"))
             #expect(response.status == .notFound)
             #expect(response.error?.error.code == "user_not_found")
         }

@@ -26,23 +26,27 @@ struct IndependentClientTests {
             try await DataKeyRoundTripTests.createUser(ks, "alice", region: "eu-west")
             try await DataKeyRoundTripTests.createUser(ks, "bob", region: "us-east")
             for version in ["--http1.1", "--http2"] {
-                let result = try await curl(ks, [version, "--cert", ks.path("admin.pem"), "--key", ks.path("admin-key.pem"), ks.baseURL + API.Path.users])
+                let result = try await curl(
+                    ks, [version, "--cert", ks.path("admin.pem"), "--key", ks.path("admin-key.pem"), ks.baseURL + API.Path.users])
                 #expect(result.status == 0, "\(result.output)")
                 let list = try JSONDecoder().decode(API.UserList.self, from: Data(result.output.utf8))
                 #expect(list.users.map(\.id) == ["alice", "bob"])
                 #expect(list.users.map(\.homeRegion) == ["eu-west", "us-east"])
             }
             // Pagination.
-            let page = try await curl(ks, ["--cert", ks.path("admin.pem"), "--key", ks.path("admin-key.pem"), ks.baseURL + API.Path.users + "?limit=1"])
+            let page = try await curl(
+                ks, ["--cert", ks.path("admin.pem"), "--key", ks.path("admin-key.pem"), ks.baseURL + API.Path.users + "?limit=1"])
             let first = try JSONDecoder().decode(API.UserList.self, from: Data(page.output.utf8))
             #expect(first.users.map(\.id) == ["alice"])
             #expect(first.next == "alice")
             // curl creates a user too, and gets the error shape for a duplicate.
-            let create = try await curl(ks, [
-                "--cert", ks.path("admin.pem"), "--key", ks.path("admin-key.pem"),
-                "-H", "Content-Type: application/json", "--data", #"{"id":"alice","homeRegion":"eu-west"}"#,
-                ks.baseURL + API.Path.users,
-            ])
+            let create = try await curl(
+                ks,
+                [
+                    "--cert", ks.path("admin.pem"), "--key", ks.path("admin-key.pem"),
+                    "-H", "Content-Type: application/json", "--data", #"{"id":"alice","homeRegion":"eu-west"}"#,
+                    ks.baseURL + API.Path.users,
+                ])
             let error = try JSONDecoder().decode(ErrorBody.self, from: Data(create.output.utf8))
             #expect(error.error.code == "user_exists")
         }
@@ -52,7 +56,8 @@ struct IndependentClientTests {
         try await withKeyService { ks in
             let result = try await curl(ks, [ks.baseURL + API.Path.health])
             #expect(result.status != 0)
-            let health = try await curl(ks, ["--cert", ks.path("user-alice.pem"), "--key", ks.path("user-alice-key.pem"), ks.baseURL + API.Path.health])
+            let health = try await curl(
+                ks, ["--cert", ks.path("user-alice.pem"), "--key", ks.path("user-alice-key.pem"), ks.baseURL + API.Path.health])
             #expect(health.status == 0)
             #expect(try JSONDecoder().decode(API.Health.self, from: Data(health.output.utf8)).status == .active)
         }
@@ -61,8 +66,10 @@ struct IndependentClientTests {
     @Test func onlyTLS13IsSpoken() async throws {
         try await withKeyService { ks in
             let openssl = try Self.tool("openssl")
-            let common = ["s_client", "-connect", "127.0.0.1:\(ks.port)", "-CAfile", ks.path("ca.pem"),
-                          "-cert", ks.path("admin.pem"), "-key", ks.path("admin-key.pem")]
+            let common = [
+                "s_client", "-connect", "127.0.0.1:\(ks.port)", "-CAfile", ks.path("ca.pem"),
+                "-cert", ks.path("admin.pem"), "-key", ks.path("admin-key.pem"),
+            ]
             let tls12 = try await ChildProcess.run(openssl, common + ["-tls1_2"], in: ks.dir)
             #expect(tls12.status != 0)
             let tls13 = try await ChildProcess.run(openssl, common + ["-tls1_3"], in: ks.dir)

@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
-import NIOHTTP1
 import GRDB
+import NIOHTTP1
 import Shared
 import Testing
 
@@ -42,11 +42,14 @@ struct PersistenceTests {
             let rootKey = try RootKey.load(credentialsDirectory: nil, configuredFile: ks.path("root-key"))
             let sealer = KEKSealer(rootKey: rootKey)
             // Read while the daemon runs so the WAL still holds the recent commits.
-            let rows = try DatabaseQueue(path: stateDir.appendingPathComponent(SQLiteKeyStore.fileName).path, configuration: {
-                var c = Configuration()
-                c.readonly = true
-                return c
-            }())
+            let rows = try DatabaseQueue(
+                path: stateDir.appendingPathComponent(SQLiteKeyStore.fileName).path,
+                configuration: {
+                    var c = Configuration()
+                    c.readonly = true
+                    return c
+                }()
+            )
             .read { db in try Row.fetchAll(db, sql: "SELECT user_id, version, sealed FROM kek_versions") }
             #expect(rows.count == 3)
             let files = try FileManager.default.contentsOfDirectory(atPath: stateDir.path).map { stateDir.appendingPathComponent($0) }

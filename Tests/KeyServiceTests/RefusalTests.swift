@@ -12,7 +12,9 @@ struct RefusalTests {
     typealias API = KeyServiceAPI
 
     /// The error body's request id is the one in the response header.
-    func expectError(_ response: APIResponse, _ status: HTTPResponseStatus, _ code: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectError(
+        _ response: APIResponse, _ status: HTTPResponseStatus, _ code: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(response.status == status, "\(String(decoding: response.body, as: UTF8.self))", sourceLocation: sourceLocation)
         #expect(response.error?.error.code == code, sourceLocation: sourceLocation)
         #expect(response.error?.error.requestId == response.requestID, sourceLocation: sourceLocation)
@@ -24,7 +26,9 @@ struct RefusalTests {
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.trustRoots = .file(ks.path("ca.pem"))
             tls.minimumTLSVersion = .tlsv13
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+            var config = HTTPClient.Configuration(tlsConfiguration: tls)
+            config.timeout.connect = .seconds(2)
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
             await #expect(throws: (any Error).self) {
                 _ = try await client.call(.GET, ks.baseURL + API.Path.health)
             }
@@ -45,7 +49,9 @@ struct RefusalTests {
                 privateKey: other.appendingPathComponent("node-eu-west-key.pem").path,
                 ca: ks.path("ca.pem")
             )
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: .splitKeyClient(try files.load())))
+            var config = HTTPClient.Configuration(tlsConfiguration: .splitKeyClient(try files.load()))
+            config.timeout.connect = .seconds(2)
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
             await #expect(throws: (any Error).self) {
                 _ = try await client.call(.GET, ks.baseURL + API.Path.health)
             }
@@ -87,14 +93,16 @@ struct RefusalTests {
             expectError(try await node.call(.GET, ks.baseURL + API.Path.users), .forbidden, "role_required")
             // And an admin cannot use the data plane.
             expectError(
-                try await ks.client("admin").call(.POST, ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "eve", context: "c")),
+                try await ks.client("admin").call(
+                    .POST, ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "eve", context: "c")),
                 .forbidden,
                 "role_required"
             )
             // An auditor reads but does not write.
             #expect(try await ks.client("auditor").call(.GET, ks.baseURL + API.Path.users).status == .ok)
             expectError(
-                try await ks.client("auditor").call(.POST, ks.baseURL + API.Path.users, json: API.CreateUserRequest(id: "eve", homeRegion: "eu-west")),
+                try await ks.client("auditor").call(
+                    .POST, ks.baseURL + API.Path.users, json: API.CreateUserRequest(id: "eve", homeRegion: "eu-west")),
                 .forbidden,
                 "role_required"
             )
@@ -112,7 +120,8 @@ struct RefusalTests {
                 try await node.call(
                     .POST,
                     ks.baseURL + API.Path.unwrap,
-                    json: API.UnwrapRequest(user: "alice", wrapped: Data(wrapped).base64EncodedString(), context: context, reason: .userRequest)
+                    json: API.UnwrapRequest(
+                        user: "alice", wrapped: Data(wrapped).base64EncodedString(), context: context, reason: .userRequest)
                 )
             }
             // A flipped bit in the nonce, the ciphertext and the tag: the tag check refuses.
@@ -139,10 +148,15 @@ struct RefusalTests {
     @Test func malformedRequestsGetTypedErrors() async throws {
         try await withKeyService { ks in
             let node = try ks.client("node-eu-west")
-            expectError(try await node.call(.POST, ks.baseURL + API.Path.generate, rawBody: Data("{not json".utf8)), .badRequest, "invalid_json")
-            expectError(try await node.call(.POST, ks.baseURL + API.Path.generate, rawBody: Data(#"{"user": 5, "context": "c"}"#.utf8)), .badRequest, "invalid_json")
             expectError(
-                try await node.call(.POST, ks.baseURL + API.Path.unwrap, rawBody: Data(#"{"user":"a","wrapped":"","context":"c","reason":"curiosity"}"#.utf8)),
+                try await node.call(.POST, ks.baseURL + API.Path.generate, rawBody: Data("{not json".utf8)), .badRequest, "invalid_json")
+            expectError(
+                try await node.call(.POST, ks.baseURL + API.Path.generate, rawBody: Data(#"{"user": 5, "context": "c"}"#.utf8)),
+                .badRequest, "invalid_json")
+            expectError(
+                try await node.call(
+                    .POST, ks.baseURL + API.Path.unwrap,
+                    rawBody: Data(#"{"user":"a","wrapped":"","context":"c","reason":"curiosity"}"#.utf8)),
                 .badRequest,
                 "invalid_json"
             )
@@ -163,7 +177,8 @@ struct RefusalTests {
             )
             expectError(try await node.call(.GET, ks.baseURL + "/v1/nope"), .notFound, "not_found")
             expectError(
-                try await ks.client("admin").call(.POST, ks.baseURL + API.Path.users, json: API.CreateUserRequest(id: "zed", homeRegion: "EU WEST")),
+                try await ks.client("admin").call(
+                    .POST, ks.baseURL + API.Path.users, json: API.CreateUserRequest(id: "zed", homeRegion: "EU WEST")),
                 .badRequest,
                 "invalid_region"
             )
@@ -174,7 +189,8 @@ struct RefusalTests {
     @Test func deniedIdentityIsRefusedDespiteItsGrant() async throws {
         let deny = "deny:\n    - \"spiffe://splitkey.local/node/us-east\""
         try await withKeyService(editConfig: { $0.replacingOccurrences(of: "deny: []", with: deny) }) { ks in
-            let response = try await ks.client("node-us-east").call(.POST, ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "bob", context: "c"))
+            let response = try await ks.client("node-us-east").call(
+                .POST, ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "bob", context: "c"))
             expectError(response, .forbidden, "identity_denied")
         }
     }

@@ -15,8 +15,10 @@ struct ReloadAndStartupTests {
     func servedSerial(_ ks: KeyServiceFixture) async throws -> String {
         let result = try await ChildProcess.run(
             try IndependentClientTests.tool("openssl"),
-            ["s_client", "-connect", "127.0.0.1:\(ks.port)", "-CAfile", ks.path("ca.pem"),
-             "-cert", ks.path("admin.pem"), "-key", ks.path("admin-key.pem"), "-showcerts"],
+            [
+                "s_client", "-connect", "127.0.0.1:\(ks.port)", "-CAfile", ks.path("ca.pem"),
+                "-cert", ks.path("admin.pem"), "-key", ks.path("admin-key.pem"), "-showcerts",
+            ],
             in: ks.dir
         )
         guard let begin = result.output.range(of: "-----BEGIN CERTIFICATE-----"),
@@ -109,16 +111,24 @@ struct ReloadAndStartupTests {
     }
 
     @Test func invalidConfigurationsNameTheKey() async throws {
-        try await expectStartRefused({ try editConfig($0) { $0.replacingOccurrences(of: "  certificate: keyservice.pem\n", with: "") } }, mentions: "'tls.certificate' is required")
-        try await expectStartRefused({ try editConfig($0) { $0.replacingOccurrences(of: "cacheTTL: 300", with: "cacheTTL: soon") } }, mentions: "'cacheTTL'")
+        try await expectStartRefused(
+            { try editConfig($0) { $0.replacingOccurrences(of: "  certificate: keyservice.pem\n", with: "") } },
+            mentions: "'tls.certificate' is required")
+        try await expectStartRefused(
+            { try editConfig($0) { $0.replacingOccurrences(of: "cacheTTL: 300", with: "cacheTTL: soon") } }, mentions: "'cacheTTL'")
         try await expectStartRefused({ try editConfig($0) { $0 + "\ncachTTL: 5\n" } }, mentions: "'cachTTL'")
         try await expectStartRefused({ _ in }, environment: ["SPLITKEY_CACHE_TTL": "-1"], mentions: "'cacheTTL'")
-        try await expectStartRefused({ try editConfig($0) { $0.replacingOccurrences(of: "\"admin spiffe", with: "\"root spiffe") } }, mentions: "unknown role 'root'")
-        try await expectStartRefused({ try editConfig($0) { $0.replacingOccurrences(of: "certificate: keyservice.pem", with: "certificate: nowhere.pem") } }, mentions: "nowhere.pem")
+        try await expectStartRefused(
+            { try editConfig($0) { $0.replacingOccurrences(of: "\"admin spiffe", with: "\"root spiffe") } }, mentions: "unknown role 'root'"
+        )
+        try await expectStartRefused(
+            { try editConfig($0) { $0.replacingOccurrences(of: "certificate: keyservice.pem", with: "certificate: nowhere.pem") } },
+            mentions: "nowhere.pem")
     }
 
     @Test func unsafeRootKeysStopTheStart() async throws {
-        try await expectStartRefused({ chmod($0.appendingPathComponent("root-key").path, 0o640) }, mentions: "must not be readable by group or others")
+        try await expectStartRefused(
+            { chmod($0.appendingPathComponent("root-key").path, 0o640) }, mentions: "must not be readable by group or others")
         try await expectStartRefused(
             { dir in
                 let path = dir.appendingPathComponent("root-key").path
@@ -127,7 +137,8 @@ struct ReloadAndStartupTests {
             },
             mentions: "a short or damaged key"
         )
-        try await expectStartRefused({ try FileManager.default.removeItem(at: $0.appendingPathComponent("root-key")) }, mentions: "root-key does not exist")
+        try await expectStartRefused(
+            { try FileManager.default.removeItem(at: $0.appendingPathComponent("root-key")) }, mentions: "root-key does not exist")
         try await expectStartRefused({ chmod($0.appendingPathComponent("keyservice-key.pem").path, 0o644) }, mentions: "keyservice-key.pem")
     }
 

@@ -47,12 +47,16 @@ struct KeyServiceRoutes: Sendable {
             var results: [KeyServiceAPI.BatchUnwrapResponse.Item] = []
             for (index, item) in body.items.enumerated() {
                 do throws(APIError) {
-                    let key = try await logged(op: "unwrap", user: item.user, reason: item.reason.rawValue, caller: caller, context: context) {
+                    let key = try await logged(
+                        op: "unwrap", user: item.user, reason: item.reason.rawValue, caller: caller, context: context
+                    ) {
                         () async throws(APIError) in try await operations.unwrap(item, caller: caller)
                     }
                     results.append(.init(index: index, key: key, error: nil))
                 } catch {
-                    results.append(.init(index: index, key: nil, error: .init(status: Int(error.status.code), code: error.code, message: error.message)))
+                    results.append(
+                        .init(
+                            index: index, key: nil, error: .init(status: Int(error.status.code), code: error.code, message: error.message)))
                 }
             }
             return try JSONResponse.make(KeyServiceAPI.BatchUnwrapResponse(results: results, requestId: context.requestID))
@@ -99,12 +103,13 @@ struct KeyServiceRoutes: Sendable {
     /// The caller's roles under the current policy; a denied identity is refused here.
     private func caller(_ context: SplitKeyRequestContext) throws -> Caller {
         let identity = try context.requirePeer()
-        switch state.current.policy.decide(identity) {
+        let policy = state.current.policy
+        switch policy.decide(identity) {
         case .denied(let rule):
             context.logger.notice("identity denied by policy", metadata: ["rule": "\(rule)"])
             throw APIError.forbidden("\(identity) is denied by the KeyService policy", code: "identity_denied")
         case .roles(let roles):
-            return Caller(identity: identity, roles: roles)
+            return Caller(identity: identity, roles: roles, mayCreateUsersOnFirstUse: policy.nodesMayCreateUsers)
         }
     }
 

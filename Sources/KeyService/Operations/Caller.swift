@@ -4,6 +4,8 @@ import Shared
 struct Caller: Sendable {
     var identity: PeerIdentity
     var roles: Set<Role>
+    /// From the policy in force for this request: may a node create a user on first use?
+    var mayCreateUsersOnFirstUse: Bool = false
 
     var nodeRegions: Set<String> {
         Set(roles.compactMap { if case .node(let region) = $0 { region } else { nil } })

@@ -22,7 +22,7 @@ struct KeyEvent {
             "SPLITKEY_OUTCOME": .string(outcome),
             "SPLITKEY_REQUEST_ID": .string(requestID),
         ]
-        if let region { metadata["SPLITKEY_REGION"] = .string(region) }
+        if let region, !region.isEmpty { metadata["SPLITKEY_REGION"] = .string(region) }
         if let reason { metadata["SPLITKEY_REASON"] = .string(reason) }
         if let detail { metadata["detail"] = .string(detail) }
         logger.notice("key operation", metadata: metadata)

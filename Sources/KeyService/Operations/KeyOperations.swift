@@ -15,7 +15,6 @@ struct KeyOperations: Sendable {
     let store: any KeyStore
     let sealer: KEKSealer
     let cacheTTL: Int
-    let nodesMayCreateUsers: Bool
 
     // MARK: Data plane
 
@@ -120,7 +119,7 @@ struct KeyOperations: Sendable {
     // MARK: Helpers
 
     private func createOnFirstUse(userID: String, caller: Caller) async throws(APIError) -> UserRecord? {
-        guard nodesMayCreateUsers else { return nil }
+        guard caller.mayCreateUsersOnFirstUse else { return nil }
         let regions = caller.nodeRegions
         guard regions.count == 1, let region = regions.first else {
             throw APIError.forbidden("a node serving several regions cannot create users on first use", code: "ambiguous_region")
@@ -174,7 +173,8 @@ struct KeyOperations: Sendable {
             return try sealer.open(record.sealed, userID: user.id, version: version)
         } catch {
             // The row exists but does not open: the database was altered or the root key is wrong.
-            throw APIError(.internalServerError, code: "kek_integrity", "the stored KEK of user \(user.id) v\(version) failed its integrity check")
+            throw APIError(
+                .internalServerError, code: "kek_integrity", "the stored KEK of user \(user.id) v\(version) failed its integrity check")
         }
     }
 

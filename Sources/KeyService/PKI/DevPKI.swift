@@ -47,7 +47,9 @@ struct DevPKI {
         }
         try issue("keyservice", "keyservice", .serverAndClient, "KeyService server certificate (localhost, 127.0.0.1, ::1)")
         for region in regions {
-            try issue("node-\(region)", "node/\(region)", .serverAndClient, "StorageNode of region \(region) (client of the KeyService, server for users)")
+            try issue(
+                "node-\(region)", "node/\(region)", .serverAndClient,
+                "StorageNode of region \(region) (client of the KeyService, server for users)")
         }
         try issue("admin", "admin/dev", .client, "KeyService admin")
         try issue("auditor", "auditor/dev", .client, "KeyService auditor (read-only)")
@@ -144,6 +146,8 @@ enum DevPKIError: Error, CustomStringConvertible {
     case exists(String)
     var description: String { "\(self.path) already exists; pass --force to replace the whole dev PKI" }
     private var path: String {
-        switch self { case .exists(let p): p }
+        switch self {
+        case .exists(let p): p
+        }
     }
 }

@@ -28,7 +28,9 @@ struct AccessPolicy: Sendable {
                 throw PolicyError(key: "policy.grants", message: "entry \(index) '\(text)' must be 'ROLE MATCHER'")
             }
             guard let matcher = IdentityMatcher(parts[1]) else {
-                throw PolicyError(key: "policy.grants", message: "entry \(index): '\(parts[1])' is neither a SPIFFE ID (optionally ending in /*) nor spki-sha256:HEX")
+                throw PolicyError(
+                    key: "policy.grants",
+                    message: "entry \(index): '\(parts[1])' is neither a SPIFFE ID (optionally ending in /*) nor spki-sha256:HEX")
             }
             let role: Role
             switch parts[0] {
@@ -41,7 +43,8 @@ struct AccessPolicy: Sendable {
                 }
                 role = .node(region: region)
             default:
-                throw PolicyError(key: "policy.grants", message: "entry \(index): unknown role '\(parts[0])' (node:REGION, admin or auditor)")
+                throw PolicyError(
+                    key: "policy.grants", message: "entry \(index): unknown role '\(parts[0])' (node:REGION, admin or auditor)")
             }
             return Grant(role: role, matcher: matcher)
         }

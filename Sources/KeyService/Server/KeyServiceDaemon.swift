@@ -32,8 +32,7 @@ enum KeyServiceDaemon {
         let operations = KeyOperations(
             store: store,
             sealer: sealer,
-            cacheTTL: config.cacheTTL,
-            nodesMayCreateUsers: config.policy.nodesMayCreateUsers
+            cacheTTL: config.cacheTTL
         )
 
         let router = Router(context: SplitKeyRequestContext.self)

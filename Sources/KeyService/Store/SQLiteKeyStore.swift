@@ -10,7 +10,8 @@ struct SQLiteKeyStore: KeyStore {
 
     init(directory: String) throws(KeyStoreError) {
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             var config = Configuration()
             config.prepareDatabase { db in
                 try db.execute(sql: "PRAGMA synchronous = FULL")

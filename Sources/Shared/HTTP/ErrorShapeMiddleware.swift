@@ -65,7 +65,8 @@ public struct ErrorShapeMiddleware: RouterMiddleware {
         case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx):
             return "wrong type at '\(ctx.codingPath.map(\.stringValue).joined(separator: "."))'"
         case .dataCorrupted(let ctx):
-            return ctx.codingPath.isEmpty ? "malformed JSON" : "invalid value at '\(ctx.codingPath.map(\.stringValue).joined(separator: "."))'"
+            return ctx.codingPath.isEmpty
+                ? "malformed JSON" : "invalid value at '\(ctx.codingPath.map(\.stringValue).joined(separator: "."))'"
         @unknown default: return "malformed JSON"
         }
     }

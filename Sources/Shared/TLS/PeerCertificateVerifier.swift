@@ -26,7 +26,7 @@ public struct PeerCertificateVerifier: Sendable {
         case refused(reason: String)
     }
 
-    public func verify(presented: [NIOSSLCertificate], at time: Date = Date()) async -> Outcome {
+    public func verify(presented: [NIOSSLCertificate]) async -> Outcome {
         guard let leafBytes = presented.first else { return .refused(reason: "peer presented no certificate") }
         let certificates: [Certificate]
         do {
@@ -35,7 +35,7 @@ public struct PeerCertificateVerifier: Sendable {
             return .refused(reason: "peer certificate does not parse: \(error)")
         }
         var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
-            RFC5280Policy(fixedValidationTime: time)
+            RFC5280Policy()
             ExtendedKeyUsagePolicy(required: requiredUsage)
         }
         let result = await verifier.validate(
@@ -56,7 +56,7 @@ public struct PeerCertificateVerifier: Sendable {
         }
     }
 
-    /// Adapts ``verify(presented:at:)`` to swift-nio-ssl's callback, logging refusals.
+    /// Adapts ``verify(presented:)`` to swift-nio-ssl's callback, logging refusals.
     public func callback(onRefusal: @escaping @Sendable (String) -> Void) -> NIOSSLCustomVerificationCallbackWithMetadata {
         { presented, promise in
             promise.completeWithTask {

@@ -128,7 +128,9 @@ extension HTTPClient {
 }
 
 /// Runs `body` against a fresh KeyService and always tears it down, also when `body` fails.
-func withKeyService(label: String = #function, editConfig: (String) -> String = { $0 }, _ body: (KeyServiceFixture) async throws -> Void) async throws {
+func withKeyService(label: String = #function, editConfig: (String) -> String = { $0 }, _ body: (KeyServiceFixture) async throws -> Void)
+    async throws
+{
     let ks = try await KeyServiceFixture.start(label: label, editConfig: editConfig)
     do {
         try await body(ks)
