@@ -46,6 +46,8 @@ public struct ErrorShapeMiddleware: RouterMiddleware {
         switch error {
         case let error as APIError:
             return error
+        case let error as any APIErrorConvertible:
+            return error.apiError
         case let error as HTTPError:
             let code = error.status == .notFound ? "not_found" : (error.status.code < 500 ? "bad_request" : "internal")
             if error.status.code >= 500 { logger.error("request failed", metadata: ["error": "\(error)"]) }
@@ -73,7 +75,9 @@ public struct ErrorShapeMiddleware: RouterMiddleware {
 
     public static func render(_ error: APIError, requestID: String) -> Response {
         let body = ErrorBody(code: error.code, message: error.message, requestId: requestID)
-        let data = (try? JSONEncoder().encode(body)) ?? Data()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(body)) ?? Data()
         var headers: HTTPFields = [.contentType: "application/json"]
         for (name, value) in error.headers {
             if let field = HTTPField.Name(name) { headers[field] = value }

@@ -6,11 +6,16 @@ import UnixSignals
 ///
 /// A failed reload keeps the previous state in force and logs why: an operator's typo must never
 /// take the listener down.
-struct ReloadService: Service {
+public struct ReloadService: Service {
     let logger: Logger
     let reload: @Sendable () async throws -> Void
 
-    func run() async throws {
+    public init(logger: Logger, reload: @escaping @Sendable () async throws -> Void) {
+        self.logger = logger
+        self.reload = reload
+    }
+
+    public func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         for await _ in signals.cancelOnGracefulShutdown() {
             logger.notice("SIGHUP: reloading configuration, certificates and policy")

@@ -1,0 +1,40 @@
+import Shared
+
+/// A single HTTP byte range (RFC 9110 section 14.1), resolved against an object's size.
+enum ByteRange {
+    /// nil when the header is absent; otherwise the half-open range to serve.
+    static func parse(_ header: String?, size: Int64) throws(APIError) -> Range<Int64>? {
+        guard let header else { return nil }
+        let trimmed = header.trimmingCharacters(in: .whitespaces)
+        guard trimmed.hasPrefix("bytes=") else {
+            throw APIError.badRequest("Range must be 'bytes=START-END'", code: "invalid_range")
+        }
+        let spec = trimmed.dropFirst(6)
+        guard !spec.contains(",") else {
+            throw unsatisfiable(size, "only a single range is supported")
+        }
+        let parts = spec.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { throw APIError.badRequest("Range must be 'bytes=START-END'", code: "invalid_range") }
+        let first = parts[0].trimmingCharacters(in: .whitespaces)
+        let last = parts[1].trimmingCharacters(in: .whitespaces)
+        if first.isEmpty {
+            guard let suffix = Int64(last), suffix > 0 else { throw APIError.badRequest("invalid suffix range", code: "invalid_range") }
+            guard size > 0 else { throw unsatisfiable(size, "the object is empty") }
+            return max(0, size - suffix)..<size
+        }
+        guard let start = Int64(first), start >= 0 else { throw APIError.badRequest("invalid range start", code: "invalid_range") }
+        var end = size - 1
+        if !last.isEmpty {
+            guard let e = Int64(last), e >= start else { throw APIError.badRequest("invalid range end", code: "invalid_range") }
+            end = min(e, size - 1)
+        }
+        guard start < size else { throw unsatisfiable(size, "range starts past the end") }
+        return start..<(end + 1)
+    }
+
+    static func unsatisfiable(_ size: Int64, _ why: String) -> APIError {
+        APIError(
+            .rangeNotSatisfiable, code: "range_not_satisfiable", "\(why) (object size \(size))",
+            headers: ["Content-Range": "bytes */\(size)"])
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import Shared
+
+/// The StorageNode's whole configuration, validated once at start (and on each reload).
+struct StorageNodeConfig: Sendable {
+    var host: String
+    var port: Int
+    /// The region this node serves; the KeyService only gives it keys of users homed here.
+    var region: String
+    var tls: TLSFiles
+    var keyServiceURL: String
+    /// Deadline of one KeyService call, retries included, in seconds.
+    var keyServiceTimeout: Int
+    var stateDirectory: String
+    /// Identities below this SPIFFE path are users; the user id is the next path segment.
+    var userIdentityPrefix: String
+    var maxObjectSize: Int64
+    var segmentSize: Int
+    /// A user's current data key is replaced after this many seconds or objects.
+    var dataKeyMaxAge: Int
+    var dataKeyMaxObjects: Int
+    /// Most plaintext data keys held in memory at once.
+    var dataKeyCacheEntries: Int
+    var idleTimeout: Int
+    var logLevel: String
+
+    static let knownKeys: Set<String> = [
+        "listen.host", "listen.port", "region",
+        "tls.certificate", "tls.privateKey", "tls.ca",
+        "keyService.url", "keyService.timeout",
+        "stateDirectory", "users.identityPrefix",
+        "limits.maxObjectSize", "objects.segmentSize",
+        "dataKeys.maxAge", "dataKeys.maxObjects", "dataKeys.cacheEntries",
+        "idleTimeout", "log.level",
+    ]
+
+    static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment)
+        async throws(ConfigurationError) -> StorageNodeConfig
+    {
+        let source = try await ConfigSource.load(path: path, environment: environment)
+        try source.rejectUnknownKeys(known: knownKeys)
+        let region = try source.requiredString("region")
+        guard Identifiers.isValidRegion(region) else {
+            throw .invalid("region", path, "'\(region)' is not a valid region (a-z, 0-9, '-', starting with a letter)")
+        }
+        let url = try source.requiredString("keyService.url")
+        guard let parsed = URL(string: url), parsed.scheme == "https", parsed.host != nil else {
+            throw .invalid("keyService.url", path, "'\(url)' is not an https:// URL")
+        }
+        let logLevel = source.string("log.level", default: "info")
+        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
+            throw .invalid("log.level", path, "'\(logLevel)' is not a log level")
+        }
+        let prefix = source.string("users.identityPrefix", default: "spiffe://splitkey.local/user")
+        guard SPIFFEID(prefix) != nil else {
+            throw .invalid("users.identityPrefix", path, "'\(prefix)' is not a SPIFFE ID such as spiffe://example.org/user")
+        }
+        return StorageNodeConfig(
+            host: source.string("listen.host", default: "127.0.0.1"),
+            port: try source.int("listen.port", default: 9443, range: 0...65535),
+            region: region,
+            tls: TLSFiles(
+                certificate: try source.requiredPath("tls.certificate"),
+                privateKey: try source.requiredPath("tls.privateKey"),
+                ca: try source.requiredPath("tls.ca")
+            ),
+            keyServiceURL: url.hasSuffix("/") ? String(url.dropLast()) : url,
+            keyServiceTimeout: try source.int("keyService.timeout", default: 5, range: 1...120),
+            stateDirectory: try source.requiredPath("stateDirectory"),
+            userIdentityPrefix: prefix,
+            maxObjectSize: Int64(try source.int("limits.maxObjectSize", default: 1 << 30, range: 0...(1 << 40))),
+            segmentSize: try source.int(
+                "objects.segmentSize", default: ObjectHeader.defaultSegmentSize, range: ObjectHeader.segmentSizeRange),
+            dataKeyMaxAge: try source.int("dataKeys.maxAge", default: 86_400, range: 1...(366 * 86_400)),
+            dataKeyMaxObjects: try source.int("dataKeys.maxObjects", default: 100_000, range: 1...1_000_000_000),
+            dataKeyCacheEntries: try source.int("dataKeys.cacheEntries", default: 10_000, range: 1...10_000_000),
+            idleTimeout: try source.int("idleTimeout", default: 60, range: 1...3600),
+            logLevel: logLevel
+        )
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Shared
+
+/// Assembles and runs the StorageNode: config, metadata and blob stores (with the start-up
+/// sweep of unfinished writes), the KeyService client and DEK cache, the TLS listener.
+enum StorageNodeDaemon {
+    static func run(configPath: String) async throws {
+        let config = try await StorageNodeConfig.load(path: configPath)
+        LogSetup.bootstrap(level: Logger.Level(rawValue: config.logLevel) ?? .info)
+        var logger = Logger(label: "storagenode")
+        logger[metadataKey: "service"] = "storagenode"
+        logger[metadataKey: "region"] = .string(config.region)
+
+        let blobs = try FileBlobStore(root: config.stateDirectory)
+        let metadata = try SQLiteMetadataStore(directory: config.stateDirectory)
+        let swept = try await blobs.removeLeftovers(keeping: try await metadata.blobNames())
+        if swept.temporary + swept.orphaned > 0 {
+            logger.notice(
+                "removed leftovers of unfinished writes",
+                metadata: ["temporary": "\(swept.temporary)", "orphaned": "\(swept.orphaned)"]
+            )
+        }
+
+        let tlsFiles = try config.tls.load()
+        let tlsStore = ServerTLSStore(try ServerTLS(files: config.tls))
+        let keyService = KeyServiceClient(
+            baseURL: config.keyServiceURL,
+            tls: tlsFiles,
+            timeout: .seconds(config.keyServiceTimeout),
+            logger: logger
+        )
+        let dataKeys = DataKeys(
+            metadata: metadata,
+            keyService: keyService,
+            cache: DataKeyCache(capacity: config.dataKeyCacheEntries),
+            maxAge: TimeInterval(config.dataKeyMaxAge),
+            maxObjects: config.dataKeyMaxObjects
+        )
+        guard let prefix = SPIFFEID(config.userIdentityPrefix) else {
+            throw ConfigurationError.invalid("users.identityPrefix", configPath, "not a SPIFFE ID")
+        }
+
+        let router = Router(context: SplitKeyRequestContext.self)
+        router.add(middleware: ErrorShapeMiddleware())
+        router.add(middleware: PeerIdentityMiddleware())
+        let health = NodeHealth(metadata: metadata, keyService: keyService)
+        router.get(RouterPath(StorageNodeAPI.Path.health)) { _, _ in try await health.response() }
+        ObjectRoutes(
+            metadata: metadata,
+            blobs: blobs,
+            dataKeys: dataKeys,
+            users: UserResolver(prefix: prefix),
+            maxObjectSize: config.maxObjectSize,
+            segmentSize: config.segmentSize
+        ).register(on: router)
+
+        let listenLogger = logger
+        let app = Application(
+            router: router,
+            server: MutualTLSHTTPChannel.builder(store: tlsStore, idleTimeout: .seconds(config.idleTimeout), logger: logger),
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: nil),
+            onServerRunning: { channel in
+                listenLogger.notice(
+                    "storagenode listening",
+                    metadata: ["address": "\(channel.localAddress?.description ?? "?")", "keyService": "\(config.keyServiceURL)"]
+                )
+            },
+            logger: logger
+        )
+        let reloader = ReloadService(logger: logger) {
+            let fresh = try await StorageNodeConfig.load(path: configPath)
+            tlsStore.replace(with: try ServerTLS(files: fresh.tls))
+            if fresh.keyServiceURL != config.keyServiceURL || fresh.tls != config.tls {
+                listenLogger.warning("the KeyService URL and the node's client certificate for it change only on restart")
+            }
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: app), .init(service: reloader)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+        await keyService.shutdown()
+        logger.notice("storagenode stopped")
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+
+/// One stored object as the metadata store knows it.
+struct ObjectRecord: Sendable, Equatable {
+    var userID: String
+    var key: String
+    /// File name of the sealed blob in the blob store.
+    var blobName: String
+    /// The write id in the blob's header; a blob with another one is refused.
+    var writeID: [UInt8]
+    var dataKeyID: Int64
+    var size: Int64
+    var createdAt: Date
+
+    var etag: String { "\"" + writeID.prefix(12).map { String(format: "%02x", $0) }.joined() + "\"" }
+}
+
+/// A data key of one user, as persisted: wrapped only.
+struct DataKeyRecord: Sendable, Equatable {
+    var id: Int64
+    var userID: String
+    var wrapped: [UInt8]
+    var kekVersion: UInt32
+    var createdAt: Date
+    var objectCount: Int
+}
+
+/// Where the StorageNode keeps object metadata and wrapped data keys.
+///
+/// A commit returning is the moment an object exists; implementations must make it durable
+/// first. SQLite is the embedded implementation; PostgreSQL is the path for larger regions.
+protocol MetadataStore: Sendable {
+    func object(user: String, key: String) async throws(StorageError) -> ObjectRecord?
+    /// Stores `record`, replacing any object of the same user and key, and counts it against its
+    /// data key. Returns the replaced record, whose blob the caller then deletes.
+    func put(_ record: ObjectRecord) async throws(StorageError) -> ObjectRecord?
+    func delete(user: String, key: String) async throws(StorageError) -> ObjectRecord?
+    func list(user: String, prefix: String, startAfter: String, limit: Int) async throws(StorageError) -> [ObjectRecord]
+    func currentDataKey(user: String) async throws(StorageError) -> DataKeyRecord?
+    func insertDataKey(user: String, wrapped: [UInt8], kekVersion: UInt32) async throws(StorageError) -> DataKeyRecord
+    func dataKey(id: Int64) async throws(StorageError) -> DataKeyRecord?
+    func blobNames() async throws(StorageError) -> Set<String>
+    func ping() async throws(StorageError)
+}
+
+/// Failures of the node's own storage, each mapped to an HTTP answer by the routes.
+enum StorageError: Error, Sendable, CustomStringConvertible {
+    case noSpace(String)
+    case io(String)
+    case metadata(String)
+
+    var description: String {
+        switch self {
+        case .noSpace(let d): "no space left on the node's storage: \(d)"
+        case .io(let d): "storage I/O failed: \(d)"
+        case .metadata(let d): "metadata store failed: \(d)"
+        }
+    }
+}

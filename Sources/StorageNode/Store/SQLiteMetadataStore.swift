@@ -1,0 +1,182 @@
+import Foundation
+import GRDB
+
+/// The embedded ``MetadataStore``: SQLite in WAL mode with `synchronous=FULL`, so a returned
+/// commit survives a crash or power loss.
+struct SQLiteMetadataStore: MetadataStore {
+    static let fileName = "metadata.sqlite"
+    let pool: DatabasePool
+
+    init(directory: String) throws(StorageError) {
+        do {
+            var config = Configuration()
+            config.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                try db.execute(sql: "PRAGMA secure_delete = ON")
+            }
+            pool = try DatabasePool(path: directory + "/" + Self.fileName, configuration: config)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw .metadata("cannot open \(directory)/\(Self.fileName): \(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE data_keys (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        user_id TEXT NOT NULL,
+                        wrapped BLOB NOT NULL,
+                        kek_version INTEGER NOT NULL,
+                        created_at REAL NOT NULL,
+                        object_count INTEGER NOT NULL DEFAULT 0
+                    );
+                    CREATE INDEX data_keys_user ON data_keys (user_id, id);
+                    CREATE TABLE objects (
+                        user_id TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        blob_name TEXT NOT NULL UNIQUE,
+                        write_id BLOB NOT NULL,
+                        data_key_id INTEGER NOT NULL REFERENCES data_keys(id),
+                        size INTEGER NOT NULL,
+                        created_at REAL NOT NULL,
+                        PRIMARY KEY (user_id, key)
+                    );
+                    """
+            )
+        }
+        return m
+    }
+
+    func object(user: String, key: String) async throws(StorageError) -> ObjectRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM objects WHERE user_id = ? AND key = ?", arguments: [user, key]).map(Self.object)
+        }
+    }
+
+    func put(_ record: ObjectRecord) async throws(StorageError) -> ObjectRecord? {
+        try await write { db in
+            let old = try Row.fetchOne(
+                db, sql: "SELECT * FROM objects WHERE user_id = ? AND key = ?", arguments: [record.userID, record.key]
+            )
+            .map(Self.object)
+            try db.execute(
+                sql: """
+                    INSERT INTO objects (user_id, key, blob_name, write_id, data_key_id, size, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (user_id, key) DO UPDATE SET blob_name = excluded.blob_name, write_id = excluded.write_id,
+                        data_key_id = excluded.data_key_id, size = excluded.size, created_at = excluded.created_at
+                    """,
+                arguments: [
+                    record.userID, record.key, record.blobName, Data(record.writeID), record.dataKeyID, record.size,
+                    record.createdAt.timeIntervalSince1970,
+                ]
+            )
+            try db.execute(sql: "UPDATE data_keys SET object_count = object_count + 1 WHERE id = ?", arguments: [record.dataKeyID])
+            return old
+        }
+    }
+
+    func delete(user: String, key: String) async throws(StorageError) -> ObjectRecord? {
+        try await write { db in
+            let old = try Row.fetchOne(db, sql: "SELECT * FROM objects WHERE user_id = ? AND key = ?", arguments: [user, key]).map(
+                Self.object)
+            if old != nil {
+                try db.execute(sql: "DELETE FROM objects WHERE user_id = ? AND key = ?", arguments: [user, key])
+            }
+            return old
+        }
+    }
+
+    func list(user: String, prefix: String, startAfter: String, limit: Int) async throws(StorageError) -> [ObjectRecord] {
+        try await read { db in
+            // Keys sort by their UTF-8 bytes (SQLite's BINARY collation); the prefix test is exact.
+            try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM objects WHERE user_id = ? AND key > ? AND substr(key, 1, ?) = ? ORDER BY key LIMIT ?",
+                arguments: [user, startAfter, prefix.unicodeScalars.count, prefix, limit]
+            ).map(Self.object)
+        }
+    }
+
+    func currentDataKey(user: String) async throws(StorageError) -> DataKeyRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM data_keys WHERE user_id = ? ORDER BY id DESC LIMIT 1", arguments: [user]).map(
+                Self.dataKey)
+        }
+    }
+
+    func insertDataKey(user: String, wrapped: [UInt8], kekVersion: UInt32) async throws(StorageError) -> DataKeyRecord {
+        try await write { db in
+            let now = Date()
+            try db.execute(
+                sql: "INSERT INTO data_keys (user_id, wrapped, kek_version, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [user, Data(wrapped), Int64(kekVersion), now.timeIntervalSince1970]
+            )
+            return DataKeyRecord(
+                id: db.lastInsertedRowID, userID: user, wrapped: wrapped, kekVersion: kekVersion, createdAt: now, objectCount: 0)
+        }
+    }
+
+    func dataKey(id: Int64) async throws(StorageError) -> DataKeyRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM data_keys WHERE id = ?", arguments: [id]).map(Self.dataKey)
+        }
+    }
+
+    func blobNames() async throws(StorageError) -> Set<String> {
+        try await read { db in Set(try String.fetchAll(db, sql: "SELECT blob_name FROM objects")) }
+    }
+
+    func ping() async throws(StorageError) {
+        _ = try await read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(StorageError) -> T {
+        do {
+            return try await pool.read(body)
+        } catch {
+            throw Self.map(error)
+        }
+    }
+
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(StorageError) -> T {
+        do {
+            return try await pool.write(body)
+        } catch {
+            throw Self.map(error)
+        }
+    }
+
+    static func map(_ error: any Error) -> StorageError {
+        if let db = error as? DatabaseError, db.resultCode == .SQLITE_FULL {
+            return .noSpace("\(db)")
+        }
+        return .metadata("\(error)")
+    }
+
+    static func object(_ row: Row) -> ObjectRecord {
+        ObjectRecord(
+            userID: row["user_id"],
+            key: row["key"],
+            blobName: row["blob_name"],
+            writeID: Array(row["write_id"] as Data),
+            dataKeyID: row["data_key_id"],
+            size: row["size"],
+            createdAt: Date(timeIntervalSince1970: row["created_at"])
+        )
+    }
+
+    static func dataKey(_ row: Row) -> DataKeyRecord {
+        DataKeyRecord(
+            id: row["id"],
+            userID: row["user_id"],
+            wrapped: Array(row["wrapped"] as Data),
+            kekVersion: UInt32(row["kek_version"] as Int64),
+            createdAt: Date(timeIntervalSince1970: row["created_at"]),
+            objectCount: row["object_count"]
+        )
+    }
+}
