@@ -1,4 +1,5 @@
 import Shared
+import SplitKeyTestSupport
 import Testing
 
 @testable import KeyService

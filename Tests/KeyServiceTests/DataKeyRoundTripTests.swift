@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOHTTP1
 import Shared
+import SplitKeyTestSupport
 import Testing
 
 /// A node identity generates and unwraps data keys over mutual TLS against a real

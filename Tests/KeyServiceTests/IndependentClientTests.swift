@@ -1,6 +1,7 @@
 import Foundation
 import NIOHTTP1
 import Shared
+import SplitKeyTestSupport
 import Testing
 
 /// Clients that share no code with SplitKey: curl, openssl s_client and Python's ssl module.

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import NIOHTTP1
 import Shared
+import SplitKeyTestSupport
 import Testing
 
 @testable import KeyService

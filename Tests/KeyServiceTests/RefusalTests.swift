@@ -3,6 +3,7 @@ import Foundation
 import NIOHTTP1
 import NIOSSL
 import Shared
+import SplitKeyTestSupport
 import Testing
 
 /// Everything the KeyService must refuse, seen from real clients, each with the one error shape

@@ -1,6 +1,7 @@
 import Foundation
 import NIOHTTP1
 import Shared
+import SplitKeyTestSupport
 import Testing
 import X509
 

@@ -50,7 +50,7 @@ struct PKI: ParsableCommand {
         @Option(name: .long, parsing: .upToNextOption, help: "Regions, one StorageNode identity each.")
         var regions: [String] = ["eu-west", "us-east"]
         @Option(name: .long, parsing: .upToNextOption, help: "Demo end users, one client certificate each.")
-        var users: [String] = ["alice", "bob"]
+        var users: [String] = ["alice", "bob", "carol"]
         @Option(name: .long, help: "KeyService port in the written config.")
         var port = 8443
         @Option(name: .long, help: "Port of the first StorageNode; further regions count up from it.")

@@ -5,7 +5,7 @@ import Foundation
 #endif
 
 /// A TCP port on 127.0.0.1 that nothing listens on right now (the kernel picks it).
-func freeLoopbackPort() throws -> Int {
+public func freeLoopbackPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw TestFailure("socket() failed") }
     defer { close(fd) }

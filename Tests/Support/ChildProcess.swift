@@ -1,13 +1,13 @@
 import Foundation
 
 /// A real child process with its output captured to a file, for end-to-end tests.
-final class ChildProcess: @unchecked Sendable {
+public final class ChildProcess: @unchecked Sendable {
     // @unchecked: `process` is only mutated before `run()`; afterwards Foundation's Process is
     // safe to query and signal from any thread, and the log is read from the file system.
-    let process = Process()
-    let logURL: URL
+    public let process = Process()
+    public let logURL: URL
 
-    init(executable: URL, arguments: [String], environment: [String: String] = [:], logURL: URL) throws {
+    public init(executable: URL, arguments: [String], environment: [String: String] = [:], logURL: URL) throws {
         self.logURL = logURL
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
@@ -22,14 +22,14 @@ final class ChildProcess: @unchecked Sendable {
         try process.run()
     }
 
-    var log: String {
+    public var log: String {
         (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
     }
 
-    var isRunning: Bool { process.isRunning }
+    public var isRunning: Bool { process.isRunning }
 
     /// Waits until `text` appears in the output; fails early if the process exits.
-    func waitForLog(_ text: String, timeout: Duration = .seconds(30)) async throws {
+    public func waitForLog(_ text: String, timeout: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if log.contains(text) { return }
@@ -41,13 +41,13 @@ final class ChildProcess: @unchecked Sendable {
         throw TestFailure("'\(text)' not logged within \(timeout):\n\(log)")
     }
 
-    func signal(_ sig: Int32) {
+    public func signal(_ sig: Int32) {
         if process.isRunning { kill(process.processIdentifier, sig) }
     }
 
     /// Waits for exit and returns the status; SIGKILLs after `timeout`.
     @discardableResult
-    func waitForExit(timeout: Duration = .seconds(20)) async -> Int32 {
+    public func waitForExit(timeout: Duration = .seconds(20)) async -> Int32 {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(50))
@@ -60,7 +60,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// Runs a command to completion and returns its exit status and combined output.
-    static func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:], in dir: URL)
+    public static func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:], in dir: URL)
         async throws -> (status: Int32, output: String)
     {
         let child = try ChildProcess(

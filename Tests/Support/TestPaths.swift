@@ -1,17 +1,17 @@
 import Foundation
 
 /// Locations the end-to-end tests need: the built binaries and fresh temporary folders.
-enum TestPaths {
+public enum TestPaths {
     /// The folder with `keyservice` and `storagenode`: `$SPLITKEY_BIN_DIR`, or the folder of the
     /// test executable, where `swift build` puts the products too.
-    static var binDirectory: URL {
+    public static var binDirectory: URL {
         if let dir = ProcessInfo.processInfo.environment["SPLITKEY_BIN_DIR"] {
             return URL(fileURLWithPath: dir)
         }
         return URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
     }
 
-    static func binary(_ name: String) throws -> URL {
+    public static func binary(_ name: String) throws -> URL {
         let url = binDirectory.appendingPathComponent(name)
         guard FileManager.default.isExecutableFile(atPath: url.path) else {
             throw TestFailure("\(url.path) is missing: run `swift build` before `swift test` (scripts/test does)")
@@ -19,7 +19,7 @@ enum TestPaths {
         return url
     }
 
-    static func temporaryDirectory(_ label: String) throws -> URL {
+    public static func temporaryDirectory(_ label: String) throws -> URL {
         let url = FileManager.default.temporaryDirectory
             .appendingPathComponent("splitkey-tests")
             .appendingPathComponent("\(label)-\(UUID().uuidString.prefix(8))")
@@ -28,7 +28,7 @@ enum TestPaths {
     }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct TestFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }

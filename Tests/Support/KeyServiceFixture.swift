@@ -7,15 +7,15 @@ import Shared
 
 /// A dev PKI made by `keyservice pki init` and a `keyservice serve` process using it, on a
 /// free loopback port. Every test gets its own.
-final class KeyServiceFixture: @unchecked Sendable {
+public final class KeyServiceFixture: @unchecked Sendable {
     // @unchecked: `daemon` is replaced only by restart(), which tests call from one task.
-    let dir: URL
-    let port: Int
-    private(set) var daemon: ChildProcess
+    public let dir: URL
+    public let port: Int
+    public private(set) var daemon: ChildProcess
     private var clients: [String: HTTPClient] = [:]
     private let lock = NSLock()
 
-    static func start(label: String = #function, editConfig: (String) -> String = { $0 }) async throws -> KeyServiceFixture {
+    public static func start(label: String = #function, editConfig: (String) -> String = { $0 }) async throws -> KeyServiceFixture {
         let dir = try TestPaths.temporaryDirectory("ks-\(label.prefix(20).filter { $0.isLetter })")
         let pki = try await ChildProcess.run(
             try TestPaths.binary("keyservice"),
@@ -39,7 +39,7 @@ final class KeyServiceFixture: @unchecked Sendable {
         self.daemon = daemon
     }
 
-    static func spawn(dir: URL, port: Int) throws -> ChildProcess {
+    public static func spawn(dir: URL, port: Int) throws -> ChildProcess {
         try ChildProcess(
             executable: try TestPaths.binary("keyservice"),
             arguments: ["serve", "--config", dir.appendingPathComponent("keyservice.yaml").path],
@@ -48,12 +48,12 @@ final class KeyServiceFixture: @unchecked Sendable {
         )
     }
 
-    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+    public func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
 
-    var baseURL: String { "https://localhost:\(port)" }
+    public var baseURL: String { "https://localhost:\(port)" }
 
     /// Stops with SIGTERM (expecting exit 0) and starts again on the same port and state.
-    func restart() async throws -> Int32 {
+    public func restart() async throws -> Int32 {
         daemon.signal(SIGTERM)
         let status = await daemon.waitForExit()
         daemon = try Self.spawn(dir: dir, port: port)
@@ -61,13 +61,13 @@ final class KeyServiceFixture: @unchecked Sendable {
         return status
     }
 
-    func stop() async -> Int32 {
+    public func stop() async -> Int32 {
         daemon.signal(SIGTERM)
         return await daemon.waitForExit()
     }
 
     /// An HTTP client presenting `identity` (a file stem of the PKI: "admin", "node-eu-west", ...).
-    func client(_ identity: String, http1Only: Bool = false) throws -> HTTPClient {
+    public func client(_ identity: String, http1Only: Bool = false) throws -> HTTPClient {
         let key = identity + (http1Only ? "/h1" : "")
         lock.lock()
         defer { lock.unlock() }
@@ -82,7 +82,7 @@ final class KeyServiceFixture: @unchecked Sendable {
     }
 
     /// Shuts down clients and the daemon, and removes the folder.
-    func tearDown() async {
+    public func tearDown() async {
         let all = lock.withLock { Array(clients.values) }
         for client in all { try? await client.shutdown() }
         daemon.signal(SIGTERM)
@@ -92,12 +92,12 @@ final class KeyServiceFixture: @unchecked Sendable {
 }
 
 /// A decoded response: status, headers and body.
-struct APIResponse {
-    var status: HTTPResponseStatus
-    var headers: HTTPHeaders
-    var body: Data
+public struct APIResponse {
+    public var status: HTTPResponseStatus
+    public var headers: HTTPHeaders
+    public var body: Data
 
-    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
         do {
             return try JSONDecoder().decode(T.self, from: body)
         } catch {
@@ -105,12 +105,12 @@ struct APIResponse {
         }
     }
 
-    var error: ErrorBody? { try? JSONDecoder().decode(ErrorBody.self, from: body) }
-    var requestID: String? { headers.first(name: "X-Request-Id") }
+    public var error: ErrorBody? { try? JSONDecoder().decode(ErrorBody.self, from: body) }
+    public var requestID: String? { headers.first(name: "X-Request-Id") }
 }
 
 extension HTTPClient {
-    func call(_ method: HTTPMethod, _ url: String, json: (any Encodable)? = nil, rawBody: Data? = nil) async throws -> APIResponse {
+    public func call(_ method: HTTPMethod, _ url: String, json: (any Encodable)? = nil, rawBody: Data? = nil) async throws -> APIResponse {
         var request = HTTPClientRequest(url: url)
         request.method = method
         if let json {
@@ -128,7 +128,9 @@ extension HTTPClient {
 }
 
 /// Runs `body` against a fresh KeyService and always tears it down, also when `body` fails.
-func withKeyService(label: String = #function, editConfig: (String) -> String = { $0 }, _ body: (KeyServiceFixture) async throws -> Void)
+public func withKeyService(
+    label: String = #function, editConfig: (String) -> String = { $0 }, _ body: (KeyServiceFixture) async throws -> Void
+)
     async throws
 {
     let ks = try await KeyServiceFixture.start(label: label, editConfig: editConfig)

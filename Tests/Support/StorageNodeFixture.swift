@@ -1,0 +1,128 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Shared
+
+/// A KeyService and a StorageNode of region eu-west as real processes on free loopback ports,
+/// with the dev PKI of `keyservice pki init` and users alice and bob (homed in eu-west) and
+/// carol (homed in us-east) created by the admin.
+public final class StorageNodeFixture: @unchecked Sendable {
+    // @unchecked: `node` is replaced only by restartNode()/startNode(), which tests call from one task.
+    public let ks: KeyServiceFixture
+    public let port: Int
+    public private(set) var node: ChildProcess?
+
+    public static func start(
+        label: String = #function,
+        editKeyServiceConfig: (String) -> String = { $0 },
+        editNodeConfig: @escaping (String) -> String = { $0 }
+    ) async throws -> StorageNodeFixture {
+        let ks = try await KeyServiceFixture.start(label: label, editConfig: editKeyServiceConfig)
+        let fixture = StorageNodeFixture(ks: ks, port: try freeLoopbackPort())
+        do {
+            for (user, region) in [("alice", "eu-west"), ("bob", "eu-west"), ("carol", "us-east")] {
+                try await ks.createUser(user, region: region)
+            }
+            let configPath = ks.path("storagenode-eu-west.yaml")
+            let text = try String(contentsOfFile: configPath, encoding: .utf8)
+            try editNodeConfig(text)
+                .write(toFile: configPath, atomically: true, encoding: .utf8)
+            try await fixture.startNode()
+        } catch {
+            await fixture.tearDown()
+            throw error
+        }
+        return fixture
+    }
+
+    private init(ks: KeyServiceFixture, port: Int) {
+        self.ks = ks
+        self.port = port
+    }
+
+    public var baseURL: String { "https://localhost:\(port)" }
+    public var stateDirectory: URL { ks.dir.appendingPathComponent("state/storagenode-eu-west") }
+
+    public func objectURL(_ key: String) -> String { baseURL + StorageNodeAPI.Path.objects + "/" + key }
+
+    public func startNode() async throws {
+        let node = try ChildProcess(
+            executable: try TestPaths.binary("storagenode"),
+            arguments: ["serve", "--config", ks.path("storagenode-eu-west.yaml")],
+            environment: [
+                "SPLITKEY_LISTEN_PORT": String(port),
+                "SPLITKEY_KEY_SERVICE_URL": ks.baseURL,
+                "SPLITKEY_KEY_SERVICE_TIMEOUT": "2",
+            ],
+            logURL: ks.dir.appendingPathComponent("storagenode-\(UUID().uuidString.prefix(6)).log")
+        )
+        self.node = node
+        try await node.waitForLog("storagenode listening")
+    }
+
+    @discardableResult
+    public func stopNode(signal: Int32 = SIGTERM) async -> Int32 {
+        guard let node else { return -1 }
+        node.signal(signal)
+        let status = await node.waitForExit()
+        self.node = nil
+        return status
+    }
+
+    public func restartNode() async throws {
+        await stopNode()
+        try await startNode()
+    }
+
+    public func tearDown() async {
+        await stopNode()
+        await ks.tearDown()
+    }
+}
+
+extension KeyServiceFixture {
+    /// Creates a user through the admin API, failing the test setup if that is refused.
+    public func createUser(_ id: String, region: String) async throws {
+        let response = try await client("admin").call(
+            .POST,
+            baseURL + KeyServiceAPI.Path.users,
+            json: KeyServiceAPI.CreateUserRequest(id: id, homeRegion: region)
+        )
+        guard response.status == .created else {
+            throw TestFailure("cannot create user \(id): \(String(decoding: response.body, as: UTF8.self))")
+        }
+    }
+}
+
+extension HTTPClient {
+    /// Sends raw bytes and returns the whole answer.
+    public func send(_ method: HTTPMethod, _ url: String, body: [UInt8]? = nil, headers: [(String, String)] = [])
+        async throws -> APIResponse
+    {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let response = try await execute(request, timeout: .seconds(60))
+        let collected = try await response.body.collect(upTo: 64 << 20)
+        return APIResponse(status: response.status, headers: response.headers, body: Data(buffer: collected))
+    }
+}
+
+/// Runs `body` against a fresh KeyService and StorageNode, always tearing both down.
+public func withStorageNode(
+    label: String = #function,
+    editKeyServiceConfig: (String) -> String = { $0 },
+    editNodeConfig: @escaping (String) -> String = { $0 },
+    _ body: (StorageNodeFixture) async throws -> Void
+) async throws {
+    let env = try await StorageNodeFixture.start(label: label, editKeyServiceConfig: editKeyServiceConfig, editNodeConfig: editNodeConfig)
+    do {
+        try await body(env)
+    } catch {
+        await env.tearDown()
+        throw error
+    }
+    await env.tearDown()
+}
