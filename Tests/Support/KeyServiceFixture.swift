@@ -61,6 +61,12 @@ public final class KeyServiceFixture: @unchecked Sendable {
         return status
     }
 
+    /// Starts the daemon again after ``stop()``, on the same port and state.
+    public func start() async throws {
+        daemon = try Self.spawn(dir: dir, port: port)
+        try await daemon.waitForLog("keyservice listening")
+    }
+
     public func stop() async -> Int32 {
         daemon.signal(SIGTERM)
         return await daemon.waitForExit()

@@ -46,13 +46,13 @@ public final class StorageNodeFixture: @unchecked Sendable {
 
     public func objectURL(_ key: String) -> String { baseURL + StorageNodeAPI.Path.objects + "/" + key }
 
-    public func startNode() async throws {
+    public func startNode(keyServiceURL: String? = nil) async throws {
         let node = try ChildProcess(
             executable: try TestPaths.binary("storagenode"),
             arguments: ["serve", "--config", ks.path("storagenode-eu-west.yaml")],
             environment: [
                 "SPLITKEY_LISTEN_PORT": String(port),
-                "SPLITKEY_KEY_SERVICE_URL": ks.baseURL,
+                "SPLITKEY_KEY_SERVICE_URL": keyServiceURL ?? ks.baseURL,
                 "SPLITKEY_KEY_SERVICE_TIMEOUT": "2",
             ],
             logURL: ks.dir.appendingPathComponent("storagenode-\(UUID().uuidString.prefix(6)).log")
