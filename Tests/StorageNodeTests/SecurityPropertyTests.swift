@@ -80,7 +80,9 @@ struct SecurityPropertyTests {
                     // Any 16-byte window of a plaintext would do to leak it; check its start and middle.
                     #expect(data.range(of: Data(plaintext.prefix(16))) == nil, "plaintext start in \(name)")
                     let mid = plaintext.count / 2
-                    #expect(data.range(of: Data(plaintext[mid..<min(plaintext.count, mid + 16)])) == nil || plaintext.count < 32, "plaintext in \(name)")
+                    #expect(
+                        data.range(of: Data(plaintext[mid..<min(plaintext.count, mid + 16)])) == nil || plaintext.count < 32,
+                        "plaintext in \(name)")
                 }
                 #expect(data.range(of: Data("plaintext-marker".utf8)) == nil, "marker in \(name)")
                 for dek in deks {

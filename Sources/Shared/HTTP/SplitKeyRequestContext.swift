@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// Request context of both daemons: the peer identity read from the connection's validated
@@ -8,8 +9,13 @@ public struct SplitKeyRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The connection (HTTP/1.1) or stream (HTTP/2) channel the request arrived on.
     public let channel: any Channel
-    /// Set by ``PeerIdentityMiddleware``; nil only before it ran.
-    public var identity: PeerIdentity?
+    /// Set by ``PeerIdentityMiddleware``; nil only before it ran. Kept in a box shared by every
+    /// copy of the context, so outer middleware (the request log line) sees it too.
+    public var identity: PeerIdentity? {
+        get { identityBox.withLockedValue { $0 } }
+        nonmutating set { identityBox.withLockedValue { $0 = newValue } }
+    }
+    private let identityBox = NIOLockedValueBox<PeerIdentity?>(nil)
     public let requestID: String
     public var maxUploadSize: Int { 1 << 20 }
 

@@ -56,11 +56,10 @@ struct Put: AsyncParsableCommand {
     func run() async throws {
         let handle = file == "-" ? FileHandle.standardInput : try FileHandle(forReadingFrom: URL(fileURLWithPath: file))
         let size = file == "-" ? nil : (try FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value
-        let chunks = AsyncThrowingStream<ByteBuffer, any Error> { continuation in
-            while let data = try? handle.read(upToCount: 1 << 20), !data.isEmpty {
-                continuation.yield(ByteBuffer(bytes: data))
-            }
-            continuation.finish()
+        // Read lazily, 1 MiB at a time, so memory stays flat for any file size.
+        let chunks = AsyncThrowingStream<ByteBuffer, any Error> {
+            guard let data = try handle.read(upToCount: 1 << 20), !data.isEmpty else { return nil }
+            return ByteBuffer(bytes: data)
         }
         try await options.withClient { client in
             var request = HTTPClientRequest(url: options.objectURL(objectKey))

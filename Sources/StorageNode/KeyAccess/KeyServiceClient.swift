@@ -45,7 +45,14 @@ struct KeyServiceClient: Sendable {
 
     func generate(user: String) async throws(KeyAccessError) -> GeneratedKey {
         let body = KeyServiceAPI.GenerateRequest(user: user, context: Self.context)
-        let response: KeyServiceAPI.GenerateResponse = try await call(KeyServiceAPI.Path.generate, body, attempts: 1)
+        let response: KeyServiceAPI.GenerateResponse
+        do {
+            response = try await call(KeyServiceAPI.Path.generate, body, attempts: 1)
+        } catch {
+            // No stored blob was sent, so a 400/422 here is a protocol problem, not damage.
+            if case .integrity(let code, let message) = error { throw .protocolViolation("\(code): \(message)") }
+            throw error
+        }
         guard let plain = response.plaintext.flatMap({ Data(base64Encoded: $0) }), plain.count == 32,
             let wrapped = Data(base64Encoded: response.wrapped)
         else { throw .protocolViolation("generate answer lacks a 32-byte key or a wrapped key") }

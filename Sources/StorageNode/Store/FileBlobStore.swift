@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOPosix
 
 #if canImport(Glibc)
@@ -105,12 +106,15 @@ struct FileBlobStore: Sendable {
     }
 }
 
-/// One blob being written. Call ``commit()`` or ``abort()`` exactly once.
+/// One blob being written. Call ``commit()`` once; call ``abort()`` if anything failed,
+/// including a failed commit.
 final class BlobWriter: Sendable {
     let store: FileBlobStore
     let name: String
     let tempPath: String
     let fd: Int32
+    /// Whether `fd` was closed; guards against closing a descriptor number another thread reused.
+    private let closed = NIOLockedValueBox(false)
 
     init(store: FileBlobStore, name: String, tempPath: String, fd: Int32) {
         self.store = store
@@ -141,8 +145,9 @@ final class BlobWriter: Sendable {
         let final = store.path(of: name)
         let shard = (final as NSString).deletingLastPathComponent
         let blobs = store.blobDirectory
+        let closeOnce = self.closeOnce
         try await FileBlobStore.offload { () throws(StorageError) in
-            defer { close(fd) }
+            defer { closeOnce() }
             guard fsync(fd) == 0 else { throw FileBlobStore.error("fsync \(temp)") }
             if mkdir(shard, 0o700) == 0 {
                 try FileBlobStore.fsyncDirectory(blobs)
@@ -154,12 +159,25 @@ final class BlobWriter: Sendable {
         }
     }
 
+    /// Removes whatever the write left: the temporary file, or the renamed blob if the commit
+    /// failed after the rename (its directory fsync, say). No metadata names it either way.
     func abort() async {
-        let fd = self.fd
         let temp = tempPath
+        let final = store.path(of: name)
+        let closeOnce = self.closeOnce
         _ = try? await FileBlobStore.offload { () throws(StorageError) in
-            close(fd)
+            closeOnce()
             unlink(temp)
+            unlink(final)
+        }
+    }
+
+    private func closeOnce() {
+        let fd = self.fd
+        closed.withLockedValue { closed in
+            guard !closed else { return }
+            close(fd)
+            closed = true
         }
     }
 }
