@@ -164,3 +164,38 @@ struct ReloadAndStartupTests {
         }
     }
 }
+
+@Test func initRootKeyWritesAPrivateKeyAndRefusesToOverwrite() async throws {
+    let dir = try TestPaths.temporaryDirectory("rootkey")
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let path = dir.appendingPathComponent("root-key").path
+    let first = try await ChildProcess.run(try TestPaths.binary("keyservice"), ["init-root-key", "--out", path], in: dir)
+    #expect(first.status == 0)
+    let attributes = try FileManager.default.attributesOfItem(atPath: path)
+    #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+    let key = try RootKey.load(credentialsDirectory: nil, configuredFile: path)
+    #expect(key.key.bitCount == 256)
+    #expect(!first.output.contains(key.key.rawBytes.hexString))
+    let second = try await ChildProcess.run(try TestPaths.binary("keyservice"), ["init-root-key", "--out", path], in: dir)
+    #expect(second.status != 0)
+    #expect(second.output.contains("already exists"))
+    #expect(try RootKey.load(credentialsDirectory: nil, configuredFile: path).key.rawBytes == key.key.rawBytes)
+}
+
+@Test func rootKeyNeverAppearsInTheLog() async throws {
+    try await withKeyService { ks in
+        try await ks.createUser("alice", region: "eu-west")
+        _ = try await ks.client("node-eu-west").call(
+            .POST,
+            ks.baseURL + KeyServiceAPI.Path.generate,
+            json: KeyServiceAPI.GenerateRequest(user: "alice", context: "c")
+        )
+        let rootKey = try RootKey.load(credentialsDirectory: nil, configuredFile: ks.path("root-key"))
+        #expect("\(rootKey)".contains("redacted"))
+        _ = await ks.stop()
+        let log = ks.daemon.log
+        #expect(log.contains("root key loaded"))
+        #expect(!log.contains(rootKey.key.rawBytes.hexString))
+        #expect(!log.contains(Data(rootKey.key.rawBytes).base64EncodedString()))
+    }
+}

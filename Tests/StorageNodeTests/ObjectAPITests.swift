@@ -179,3 +179,23 @@ func tool(_ name: String) throws -> URL {
     }
     throw TestFailure("\(name) is not installed")
 }
+
+/// A user's data key is replaced after the configured number of objects; older objects keep
+/// opening under the keys they were sealed with.
+@Test func dataKeysAreReplacedAfterTheirObjectCount() async throws {
+    try await withStorageNode(editNodeConfig: { $0 + "dataKeys:\n  maxObjects: 2\n" }) { env in
+        let alice = try env.ks.client("user-alice")
+        var bodies: [[UInt8]] = []
+        for i in 0..<5 {
+            let body = RandomBytes.bytes(100 + i)
+            bodies.append(body)
+            #expect(try await alice.send(.PUT, env.objectURL("k\(i)"), body: body).status == .created)
+        }
+        let generates = env.ks.daemon.log.components(separatedBy: "SPLITKEY_OP=generate ").count - 1
+        #expect(generates == 3, "5 objects at 2 per data key need 3 data keys")
+        try await env.restartNode()
+        for (i, body) in bodies.enumerated() {
+            #expect(try await alice.send(.GET, env.objectURL("k\(i)")).body == Data(body))
+        }
+    }
+}
