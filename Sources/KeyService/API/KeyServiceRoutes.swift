@@ -9,6 +9,7 @@ struct KeyServiceRoutes: Sendable {
     let state: ServerStateStore
     let operations: KeyOperations
     let health: HealthCheck
+    let audit: AuditLog
 
     func register(on router: Router<SplitKeyRequestContext>) {
         typealias P = KeyServiceAPI.Path
@@ -130,15 +131,31 @@ struct KeyServiceRoutes: Sendable {
             outcome: "granted",
             requestID: context.requestID
         )
+        let result: T
         do {
-            let result = try await body()
-            event.log(to: context.logger)
-            return result
+            result = try await body()
         } catch {
             event.outcome = "refused"
             event.detail = error.code
+            // A refusal gives nothing away, so it is refused whether or not its record lands.
+            try? await audit.append(event.auditEvent)
             event.log(to: context.logger)
             throw error
         }
+        do {
+            // Fail closed: the answer (possibly a key) leaves only once its record is durable.
+            try await audit.append(event.auditEvent)
+        } catch {
+            event.outcome = "refused"
+            event.detail = "audit_unavailable"
+            event.log(to: context.logger)
+            throw APIError.unavailable(
+                "the audit trail cannot be written; key operations are refused until it can",
+                retryAfterSeconds: 5,
+                code: "audit_unavailable"
+            )
+        }
+        event.log(to: context.logger)
+        return result
     }
 }

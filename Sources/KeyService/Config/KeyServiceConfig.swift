@@ -14,13 +14,16 @@ struct KeyServiceConfig: Sendable {
     var idleTimeout: Int
     var policy: AccessPolicy
     var logLevel: String
+    var auditFile: String
+    /// Used only when `$CREDENTIALS_DIRECTORY/audit-key` does not exist; nil derives the key from the root key.
+    var auditKeyFile: String?
 
     static let knownKeys: Set<String> = [
         "listen.host", "listen.port",
         "tls.certificate", "tls.privateKey", "tls.ca",
         "stateDirectory", "rootKeyFile", "cacheTTL", "idleTimeout",
         "policy.grants", "policy.deny", "policy.nodesMayCreateUsers",
-        "log.level",
+        "log.level", "audit.file", "audit.keyFile",
     ]
 
     static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment)
@@ -46,6 +49,7 @@ struct KeyServiceConfig: Sendable {
         } catch {
             throw .invalid("policy", path, "\(error)")
         }
+        let stateDirectory = try source.requiredPath("stateDirectory")
         return KeyServiceConfig(
             host: source.string("listen.host", default: "127.0.0.1"),
             port: try source.int("listen.port", default: 8443, range: 0...65535),
@@ -54,12 +58,14 @@ struct KeyServiceConfig: Sendable {
                 privateKey: try source.requiredPath("tls.privateKey"),
                 ca: try source.requiredPath("tls.ca")
             ),
-            stateDirectory: try source.requiredPath("stateDirectory"),
+            stateDirectory: stateDirectory,
             rootKeyFile: source.path("rootKeyFile"),
             cacheTTL: try source.int("cacheTTL", default: 300, range: 0...86_400),
             idleTimeout: try source.int("idleTimeout", default: 60, range: 1...3600),
             policy: policy,
-            logLevel: logLevel
+            logLevel: logLevel,
+            auditFile: source.path("audit.file") ?? stateDirectory + "/audit.log",
+            auditKeyFile: source.path("audit.keyFile")
         )
     }
 }

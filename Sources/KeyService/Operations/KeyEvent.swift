@@ -14,6 +14,19 @@ struct KeyEvent {
     var requestID: String
     var detail: String?
 
+    var auditEvent: AuditLog.Event {
+        AuditLog.Event(
+            op: op,
+            user: user,
+            peer: peer,
+            region: region?.isEmpty == true ? nil : region,
+            reason: reason,
+            outcome: outcome,
+            requestID: requestID,
+            detail: detail
+        )
+    }
+
     func log(to logger: Logger) {
         var metadata: Logger.Metadata = [
             "SPLITKEY_OP": .string(op),

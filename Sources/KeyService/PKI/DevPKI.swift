@@ -61,6 +61,10 @@ struct DevPKI {
         if force { try? fm.removeItem(atPath: rootKeyPath) }
         try RootKey.create(at: rootKeyPath)
         written.append(Written(path: rootKeyPath, what: "KeyService root key (mode 0600)"))
+        let auditKeyPath = directory + "/audit-key"
+        if force { try? fm.removeItem(atPath: auditKeyPath) }
+        try RootKey.create(at: auditKeyPath)
+        written.append(Written(path: auditKeyPath, what: "audit HMAC key (mode 0600; auditors need it to verify)"))
 
         try writePublic(keyServiceConfig(), "keyservice.yaml", "KeyService config", &written)
         for (index, region) in regions.enumerated() {
@@ -102,6 +106,11 @@ struct DevPKI {
               # Identities refused everything, whatever they are granted. Deny wins.
               deny: []
               nodesMayCreateUsers: false
+            audit:
+              # Append-only, hash-chained; verify with: keyservice audit verify FILE --key-file audit-key
+              file: state/keyservice/audit.log
+              # Under systemd, $CREDENTIALS_DIRECTORY/audit-key takes precedence over this file.
+              keyFile: audit-key
             log:
               level: info
 

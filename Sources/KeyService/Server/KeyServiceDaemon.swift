@@ -26,6 +26,18 @@ enum KeyServiceDaemon {
         let check = try await store.keyCheck(orCreate: { try sealer.makeKeyCheck() })
         guard sealer.verifyKeyCheck(check) else { throw RootKeyError.mismatch }
         logger.info("root key loaded", metadata: ["origin": "\(rootKey.origin)"])
+        let (auditKey, auditKeyOrigin) = try AuditKey.load(
+            credentialsDirectory: ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"],
+            configuredFile: config.auditKeyFile,
+            rootKey: rootKey
+        )
+        try FileManager.default.createDirectory(
+            atPath: (config.auditFile as NSString).deletingLastPathComponent,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
+        let audit = try AuditLog(path: config.auditFile, key: SymmetricKeyBox(auditKey), logger: logger)
+        logger.info("audit trail", metadata: ["file": "\(config.auditFile)", "key": "\(auditKeyOrigin)"])
 
         let tlsStore = ServerTLSStore(try ServerTLS(files: config.tls))
         let stateStore = ServerStateStore(ServerState(policy: config.policy))
@@ -38,7 +50,12 @@ enum KeyServiceDaemon {
         let router = Router(context: SplitKeyRequestContext.self)
         router.add(middleware: ErrorShapeMiddleware())
         router.add(middleware: PeerIdentityMiddleware())
-        KeyServiceRoutes(state: stateStore, operations: operations, health: HealthCheck(store: store)).register(on: router)
+        KeyServiceRoutes(
+            state: stateStore,
+            operations: operations,
+            health: HealthCheck(store: store, audit: audit),
+            audit: audit
+        ).register(on: router)
 
         let listenLogger = logger
         let app = Application(
