@@ -76,7 +76,7 @@ struct CrashAndScaleTests {
     /// A 256 MiB object streams through with the node's memory bounded by a few segments.
     @Test func largeObjectRoundTripsWithBoundedMemory() async throws {
         try await withStorageNode { env in
-            let alice = try env.ks.client("user-alice")
+            let alice = try env.ks.client("user-alice", readTimeout: 600)
             let size = 256 << 20
             let chunk = 1 << 20
             // Distinct content per chunk without paying for a generator in a debug build: one

@@ -11,11 +11,15 @@ public final class KeyServiceFixture: @unchecked Sendable {
     // @unchecked: `daemon` is replaced only by restart(), which tests call from one task.
     public let dir: URL
     public let port: Int
+    /// Extra environment of every `keyservice serve` this fixture starts (NOTIFY_SOCKET, ...).
+    public let environment: [String: String]
     public private(set) var daemon: ChildProcess
     private var clients: [String: HTTPClient] = [:]
     private let lock = NSLock()
 
-    public static func start(label: String = #function, editConfig: (String) -> String = { $0 }) async throws -> KeyServiceFixture {
+    public static func start(
+        label: String = #function, editConfig: (String) -> String = { $0 }, environment: [String: String] = [:]
+    ) async throws -> KeyServiceFixture {
         let dir = try TestPaths.temporaryDirectory("ks-\(label.prefix(20).filter { $0.isLetter })")
         let pki = try await ChildProcess.run(
             try TestPaths.binary("keyservice"),
@@ -27,23 +31,24 @@ public final class KeyServiceFixture: @unchecked Sendable {
         let text = try String(contentsOfFile: configPath, encoding: .utf8)
         try editConfig(text).write(toFile: configPath, atomically: true, encoding: .utf8)
         let port = try freeLoopbackPort()
-        let daemon = try Self.spawn(dir: dir, port: port)
-        let fixture = KeyServiceFixture(dir: dir, port: port, daemon: daemon)
+        let daemon = try Self.spawn(dir: dir, port: port, environment: environment)
+        let fixture = KeyServiceFixture(dir: dir, port: port, environment: environment, daemon: daemon)
         try await daemon.waitForLog("keyservice listening")
         return fixture
     }
 
-    private init(dir: URL, port: Int, daemon: ChildProcess) {
+    private init(dir: URL, port: Int, environment: [String: String], daemon: ChildProcess) {
         self.dir = dir
         self.port = port
+        self.environment = environment
         self.daemon = daemon
     }
 
-    public static func spawn(dir: URL, port: Int) throws -> ChildProcess {
+    public static func spawn(dir: URL, port: Int, environment: [String: String] = [:]) throws -> ChildProcess {
         try ChildProcess(
             executable: try TestPaths.binary("keyservice"),
             arguments: ["serve", "--config", dir.appendingPathComponent("keyservice.yaml").path],
-            environment: ["SPLITKEY_LISTEN_PORT": String(port)],
+            environment: environment.merging(["SPLITKEY_LISTEN_PORT": String(port)]) { _, port in port },
             logURL: dir.appendingPathComponent("keyservice-\(UUID().uuidString.prefix(6)).log")
         )
     }
@@ -56,14 +61,14 @@ public final class KeyServiceFixture: @unchecked Sendable {
     public func restart() async throws -> Int32 {
         daemon.signal(SIGTERM)
         let status = await daemon.waitForExit()
-        daemon = try Self.spawn(dir: dir, port: port)
+        daemon = try Self.spawn(dir: dir, port: port, environment: environment)
         try await daemon.waitForLog("keyservice listening")
         return status
     }
 
     /// Starts the daemon again after ``stop()``, on the same port and state.
     public func start() async throws {
-        daemon = try Self.spawn(dir: dir, port: port)
+        daemon = try Self.spawn(dir: dir, port: port, environment: environment)
         try await daemon.waitForLog("keyservice listening")
     }
 
@@ -73,15 +78,16 @@ public final class KeyServiceFixture: @unchecked Sendable {
     }
 
     /// An HTTP client presenting `identity` (a file stem of the PKI: "admin", "node-eu-west", ...).
-    public func client(_ identity: String, http1Only: Bool = false) throws -> HTTPClient {
-        let key = identity + (http1Only ? "/h1" : "")
+    public func client(_ identity: String, http1Only: Bool = false, readTimeout: Int64 = 20) throws -> HTTPClient {
+        let key = identity + (http1Only ? "/h1" : "") + "/\(readTimeout)"
         lock.lock()
         defer { lock.unlock() }
         if let existing = clients[key] { return existing }
         let files = TLSFiles(certificate: path("\(identity).pem"), privateKey: path("\(identity)-key.pem"), ca: path("ca.pem"))
         var config = HTTPClient.Configuration(tlsConfiguration: .splitKeyClient(try files.load()))
         if http1Only { config.httpVersion = .http1Only }
-        config.timeout = .init(connect: .seconds(5), read: .seconds(20))
+        // The read timeout runs from the end of the upload to the answer, and between chunks.
+        config.timeout = .init(connect: .seconds(5), read: .seconds(readTimeout))
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
         clients[key] = client
         return client

@@ -9,7 +9,7 @@ struct KeyServiceCommand: AsyncParsableCommand {
         commandName: "keyservice",
         abstract: "SplitKey KeyService: holds per-user KEKs, wraps and unwraps data keys for authorised StorageNodes.",
         version: SplitKeyVersion.current,
-        subcommands: [Serve.self, PKI.self, InitRootKey.self, Audit.self]
+        subcommands: [Serve.self, PKI.self, InitRootKey.self, Audit.self, Admin.self]
     )
 }
 

@@ -14,6 +14,8 @@ struct KeyServiceConfig: Sendable {
     var idleTimeout: Int
     var policy: AccessPolicy
     var logLevel: String
+    var lifecycle: LifecycleSettings
+    var limits: RateLimitSettings
     var auditFile: String
     /// Used only when `$CREDENTIALS_DIRECTORY/audit-key` does not exist; nil derives the key from the root key.
     var auditKeyFile: String?
@@ -24,6 +26,11 @@ struct KeyServiceConfig: Sendable {
         "stateDirectory", "rootKeyFile", "cacheTTL", "idleTimeout",
         "policy.grants", "policy.deny", "policy.nodesMayCreateUsers",
         "log.level", "audit.file", "audit.keyFile",
+        "policy.deniedReasons", "policy.deniedReasonsByRegion",
+        "lifecycle.destroyDelay", "lifecycle.kekMaxAge", "lifecycle.kekMaxWraps",
+        "limits.identityRequestsPerSecond", "limits.identityBurst",
+        "limits.userUnwrapsPerSecond", "limits.userUnwrapBurst",
+        "limits.userUnwrapBudget", "limits.userUnwrapBudgetWindow",
     ]
 
     static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment)
@@ -40,7 +47,10 @@ struct KeyServiceConfig: Sendable {
             policy = try AccessPolicy(
                 grants: try source.stringArray("policy.grants"),
                 deny: try source.stringArray("policy.deny"),
-                nodesMayCreateUsers: try source.bool("policy.nodesMayCreateUsers", default: false)
+                nodesMayCreateUsers: try source.bool("policy.nodesMayCreateUsers", default: false),
+                deniedReasons: source.raw("policy.deniedReasons") == nil && !source.isList("policy.deniedReasons")
+                    ? ["legal-process"] : try source.stringArray("policy.deniedReasons"),
+                deniedReasonsByRegion: try source.stringArray("policy.deniedReasonsByRegion")
             )
         } catch let error as PolicyError {
             throw .invalid(error.key, path, error.description)
@@ -64,8 +74,42 @@ struct KeyServiceConfig: Sendable {
             idleTimeout: try source.int("idleTimeout", default: 60, range: 1...3600),
             policy: policy,
             logLevel: logLevel,
+            lifecycle: LifecycleSettings(
+                destroyDelay: try source.int("lifecycle.destroyDelay", default: 7 * 86_400, range: 0...(366 * 86_400)),
+                kekMaxAge: try source.int("lifecycle.kekMaxAge", default: 365 * 86_400, range: 60...(10 * 366 * 86_400)),
+                kekMaxWraps: Int64(try source.int("lifecycle.kekMaxWraps", default: 1 << 30, range: 1...(1 << 31)))
+            ),
+            limits: RateLimitSettings(
+                identityRequestsPerSecond: try source.int("limits.identityRequestsPerSecond", default: 5000, range: 1...10_000_000),
+                identityBurst: try source.int("limits.identityBurst", default: 10_000, range: 1...10_000_000),
+                userUnwrapsPerSecond: try source.int("limits.userUnwrapsPerSecond", default: 1000, range: 1...10_000_000),
+                userUnwrapBurst: try source.int("limits.userUnwrapBurst", default: 2000, range: 1...10_000_000),
+                userUnwrapBudget: try source.int("limits.userUnwrapBudget", default: 1_000_000, range: 1...1_000_000_000),
+                userUnwrapBudgetWindow: try source.int("limits.userUnwrapBudgetWindow", default: 3600, range: 1...(366 * 86_400))
+            ),
             auditFile: source.path("audit.file") ?? stateDirectory + "/audit.log",
             auditKeyFile: source.path("audit.keyFile")
         )
     }
+}
+
+/// Key lifecycle bounds (NIST SP 800-57 cryptoperiods).
+struct LifecycleSettings: Sendable {
+    /// Default waiting period between scheduling and carrying out a destruction, in seconds.
+    var destroyDelay: Int
+    /// A KEK version refuses new wraps this many seconds after its creation.
+    var kekMaxAge: Int
+    /// A KEK version refuses new wraps after this many, far below AES-GCM's 2^32 random-nonce bound.
+    var kekMaxWraps: Int64
+}
+
+/// Token buckets and the per-user unwrap budget.
+struct RateLimitSettings: Sendable {
+    var identityRequestsPerSecond: Int
+    var identityBurst: Int
+    var userUnwrapsPerSecond: Int
+    var userUnwrapBurst: Int
+    /// Unwraps one user may have within one window before that user's unwraps are locked.
+    var userUnwrapBudget: Int
+    var userUnwrapBudgetWindow: Int
 }

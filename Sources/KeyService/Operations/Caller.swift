@@ -6,6 +6,12 @@ struct Caller: Sendable {
     var roles: Set<Role>
     /// From the policy in force for this request: may a node create a user on first use?
     var mayCreateUsersOnFirstUse: Bool = false
+    /// The policy in force for this request, for reason checks.
+    var policy: AccessPolicy? = nil
+
+    func refusesReason(_ reason: KeyServiceAPI.UnwrapReason) -> Bool {
+        policy?.refuses(reason: reason, regions: nodeRegions) ?? false
+    }
 
     var nodeRegions: Set<String> {
         Set(roles.compactMap { if case .node(let region) = $0 { region } else { nil } })

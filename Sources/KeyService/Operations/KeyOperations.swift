@@ -3,18 +3,26 @@ import Foundation
 import Logging
 import Shared
 
-/// The KeyService's data-plane and control-plane operations, independent of HTTP.
+/// The KeyService's data-plane operations, independent of HTTP.
 ///
 /// Security rules enforced here, for every call:
 /// - A node acts only for users whose home region is one of its own regions.
+/// - Only an active user gets new wraps; an active or deactivated (destruction scheduled) user
+///   gets unwraps; a suspended or destroyed user gets nothing.
 /// - A wrapped key opens only for the user, KEK version, home region and context it was made
-///   for; anything else is a 422 and no key material is returned.
+///   for, and only if its KEK version is not below the user's minimum; otherwise no key material
+///   is returned.
+/// - The policy may refuse an unwrap by its reason, and by reason and the node's region.
+/// - A KEK version refuses new wraps past its cryptoperiod or wrap count.
 /// - Every answer with a plaintext key carries `cacheTTL`, the key holder's bound on how long
 ///   the node may keep it.
 struct KeyOperations: Sendable {
     let store: any KeyStore
     let sealer: KEKSealer
     let cacheTTL: Int
+    let lifecycle: LifecycleSettings
+    let userUnwraps: TokenBuckets
+    let budget: UnwrapBudget
 
     // MARK: Data plane
 
@@ -29,25 +37,13 @@ struct KeyOperations: Sendable {
             user = try await createOnFirstUse(userID: userID, caller: caller)
         }
         guard let user else { throw APIError.notFound("user \(userID) does not exist", code: "user_not_found") }
-        try authorize(caller, for: user)
-        let kek = try await loadKEK(user: user, version: user.currentKEKVersion)
+        try authorizeRegion(caller, for: user)
+        let (kek, version) = try await wrappingKEK(for: user)
         let dataKey = RandomBytes.key256()
-        let wrapped: WrappedKey
-        do {
-            wrapped = try WrappedKey.wrap(
-                dataKey: dataKey,
-                kek: kek,
-                userID: user.id,
-                kekVersion: user.currentKEKVersion,
-                region: user.homeRegion,
-                context: context
-            )
-        } catch {
-            throw APIError.internalError
-        }
+        let wrapped = try wrap(dataKey, kek: kek, version: version, user: user, context: context)
         return KeyServiceAPI.GenerateResponse(
             user: user.id,
-            kekVersion: user.currentKEKVersion,
+            kekVersion: version,
             wrapped: Data(wrapped.encoded()).base64EncodedString(),
             plaintext: includePlaintext ? Data(dataKey.rawBytes).base64EncodedString() : nil,
             cacheTTL: includePlaintext ? cacheTTL : nil
@@ -55,7 +51,31 @@ struct KeyOperations: Sendable {
     }
 
     func unwrap(_ request: KeyServiceAPI.UnwrapRequest, caller: Caller) async throws(APIError) -> KeyServiceAPI.UnwrapResponse {
-        try caller.require({ if case .node = $0 { true } else { false } }, for: "unwrap data keys")
+        let (user, wrapped, dataKey) = try await open(request, caller: caller, action: "unwrap data keys")
+        return KeyServiceAPI.UnwrapResponse(
+            user: user.id,
+            kekVersion: wrapped.kekVersion,
+            plaintext: Data(dataKey.rawBytes).base64EncodedString(),
+            cacheTTL: cacheTTL
+        )
+    }
+
+    /// Unwraps and wraps again under the newest KEK version; the data key never leaves in clear.
+    func rewrap(_ request: KeyServiceAPI.UnwrapRequest, caller: Caller) async throws(APIError) -> KeyServiceAPI.RewrapResponse {
+        let (user, wrapped, dataKey) = try await open(request, caller: caller, action: "rewrap data keys")
+        if wrapped.kekVersion == user.currentKEKVersion {
+            return KeyServiceAPI.RewrapResponse(user: user.id, kekVersion: wrapped.kekVersion, wrapped: request.wrapped)
+        }
+        let (kek, version) = try await wrappingKEK(for: user)
+        let rewrapped = try wrap(dataKey, kek: kek, version: version, user: user, context: request.context)
+        return KeyServiceAPI.RewrapResponse(user: user.id, kekVersion: version, wrapped: Data(rewrapped.encoded()).base64EncodedString())
+    }
+
+    /// Everything an unwrap checks, in order; returns the opened data key.
+    private func open(_ request: KeyServiceAPI.UnwrapRequest, caller: Caller, action: String)
+        async throws(APIError) -> (UserRecord, WrappedKey, SymmetricKey)
+    {
+        try caller.require({ if case .node = $0 { true } else { false } }, for: action)
         try Self.validate(userID: request.user)
         try Self.validate(context: request.context)
         guard let bytes = Data(base64Encoded: request.wrapped) else {
@@ -73,11 +93,42 @@ struct KeyOperations: Sendable {
         guard let user = try await storeCall({ try await store.user(id: request.user) }) else {
             throw APIError.notFound("user \(request.user) does not exist", code: "user_not_found")
         }
-        try authorize(caller, for: user)
+        try authorizeRegion(caller, for: user)
+        guard !caller.refusesReason(request.reason) else {
+            throw APIError.forbidden(
+                "unwraps for reason '\(request.reason.rawValue)' are refused by the KeyService policy for this node's region",
+                code: "reason_denied"
+            )
+        }
+        switch user.state {
+        case .active, .deactivated: break
+        case .suspended: throw APIError.forbidden("user \(user.id) is suspended (disabled by an admin)", code: "user_suspended")
+        case .destroyed: throw APIError.forbidden("user \(user.id) was destroyed; its keys no longer exist", code: "user_destroyed")
+        }
+        guard !user.unwrapLocked else {
+            throw APIError.forbidden(
+                "unwraps of user \(user.id) are locked after its unwrap budget was exceeded; an admin must clear it", code: "unwrap_locked")
+        }
+        guard wrapped.kekVersion >= user.minKEKVersion else {
+            throw APIError.forbidden(
+                "KEK version \(wrapped.kekVersion) of user \(user.id) is below its minimum \(user.minKEKVersion); rewrap the key",
+                code: "kek_version_retired"
+            )
+        }
+        if let wait = userUnwraps.take(user.id) {
+            throw APIError(
+                .tooManyRequests, code: "rate_limited", "too many unwraps for user \(user.id)", headers: ["Retry-After": "\(wait)"])
+        }
+        if budget.exceeds(user.id) {
+            _ = try? await store.update(userID: user.id) { $0.unwrapLocked = true }
+            throw APIError.forbidden(
+                "user \(user.id) exceeded its unwrap budget; unwraps are locked until an admin clears them",
+                code: "unwrap_budget_exceeded"
+            )
+        }
         let kek = try await loadKEK(user: user, version: wrapped.kekVersion)
-        let dataKey: SymmetricKey
         do {
-            dataKey = try wrapped.unwrap(kek: kek, region: user.homeRegion, context: request.context)
+            return (user, wrapped, try wrapped.unwrap(kek: kek, region: user.homeRegion, context: request.context))
         } catch {
             throw APIError(
                 .unprocessableContent,
@@ -85,35 +136,40 @@ struct KeyOperations: Sendable {
                 "the wrapped key does not open for this user, region and context: it was altered or the context differs"
             )
         }
-        return KeyServiceAPI.UnwrapResponse(
-            user: user.id,
-            kekVersion: wrapped.kekVersion,
-            plaintext: Data(dataKey.rawBytes).base64EncodedString(),
-            cacheTTL: cacheTTL
-        )
     }
 
-    // MARK: Control plane
-
-    func createUser(_ request: KeyServiceAPI.CreateUserRequest, caller: Caller) async throws(APIError) -> KeyServiceAPI.User {
-        try caller.require({ $0 == .admin }, for: "create users")
-        return try await create(userID: request.id, region: request.homeRegion)
-    }
-
-    func showUser(id: String, caller: Caller) async throws(APIError) -> KeyServiceAPI.User {
-        try caller.require({ $0 == .admin || $0 == .auditor }, for: "show users")
-        try Self.validate(userID: id)
-        guard let user = try await storeCall({ try await store.user(id: id) }) else {
-            throw APIError.notFound("user \(id) does not exist", code: "user_not_found")
+    /// The current KEK of an active user, if its cryptoperiod and wrap count allow one more wrap.
+    private func wrappingKEK(for user: UserRecord) async throws(APIError) -> (SymmetricKey, UInt32) {
+        guard user.state == .active else {
+            throw APIError.forbidden("user \(user.id) is \(user.state.rawValue); only active users get new wraps", code: "user_not_active")
         }
-        return Self.wire(user)
+        let version = user.currentKEKVersion
+        guard let record = try await storeCall({ try await store.kek(userID: user.id, version: version) }) else {
+            throw APIError(.internalServerError, code: "kek_missing", "user \(user.id) has no current KEK version \(version)")
+        }
+        if let created = ISO8601DateFormatter().date(from: record.createdAt),
+            Date().timeIntervalSince(created) > TimeInterval(lifecycle.kekMaxAge)
+        {
+            throw APIError.conflict(
+                "KEK v\(version) of user \(user.id) is past its cryptoperiod; an admin must rotate it", code: "kek_rotation_required")
+        }
+        let wraps = try await storeCall { try await store.countWrap(userID: user.id, version: version) }
+        guard wraps <= lifecycle.kekMaxWraps else {
+            throw APIError.conflict(
+                "KEK v\(version) of user \(user.id) reached its wrap limit; an admin must rotate it", code: "kek_rotation_required")
+        }
+        return (try await loadKEK(user: user, version: version), version)
     }
 
-    func listUsers(after: String?, limit: Int, caller: Caller) async throws(APIError) -> KeyServiceAPI.UserList {
-        try caller.require({ $0 == .admin || $0 == .auditor }, for: "list users")
-        let page = try await storeCall { try await store.users(after: after, limit: limit + 1) }
-        let users = page.prefix(limit).map(Self.wire)
-        return KeyServiceAPI.UserList(users: users, next: page.count > limit ? users.last?.id : nil)
+    private func wrap(_ dataKey: SymmetricKey, kek: SymmetricKey, version: UInt32, user: UserRecord, context: String) throws(APIError)
+        -> WrappedKey
+    {
+        do {
+            return try WrappedKey.wrap(
+                dataKey: dataKey, kek: kek, userID: user.id, kekVersion: version, region: user.homeRegion, context: context)
+        } catch {
+            throw APIError.internalError
+        }
     }
 
     // MARK: Helpers
@@ -124,44 +180,17 @@ struct KeyOperations: Sendable {
         guard regions.count == 1, let region = regions.first else {
             throw APIError.forbidden("a node serving several regions cannot create users on first use", code: "ambiguous_region")
         }
-        _ = try await create(userID: userID, region: region)
+        _ = try await UserAdministration(store: store, sealer: sealer, lifecycle: lifecycle, budget: budget)
+            .create(userID: userID, region: region)
         return try await storeCall { try await store.user(id: userID) }
     }
 
-    private func create(userID: String, region: String) async throws(APIError) -> KeyServiceAPI.User {
-        try Self.validate(userID: userID)
-        guard Identifiers.isValidRegion(region) else {
-            throw APIError.badRequest("'\(region)' is not a valid region (a-z, 0-9 and '-', up to 63 characters)", code: "invalid_region")
-        }
-        let now = ISO8601DateFormatter().string(from: Date())
-        let kek = RandomBytes.key256()
-        let sealed: [UInt8]
-        do {
-            sealed = try sealer.seal(kek: kek, userID: userID, version: 1)
-        } catch {
-            throw APIError.internalError
-        }
-        let record = UserRecord(id: userID, homeRegion: region, state: .active, currentKEKVersion: 1, createdAt: now)
-        do {
-            try await store.createUser(record, firstKEK: SealedKEKRecord(userID: userID, version: 1, sealed: sealed, createdAt: now))
-        } catch {
-            if case .userExists = error {
-                throw APIError.conflict("user \(userID) already exists", code: "user_exists")
-            }
-            throw APIError.unavailable("the key store is not available", retryAfterSeconds: 5)
-        }
-        return Self.wire(record)
-    }
-
-    private func authorize(_ caller: Caller, for user: UserRecord) throws(APIError) {
+    private func authorizeRegion(_ caller: Caller, for user: UserRecord) throws(APIError) {
         guard caller.nodeRegions.contains(user.homeRegion) else {
             throw APIError.forbidden(
                 "\(caller.identity) serves region(s) \(caller.nodeRegions.sorted().joined(separator: ", ")); user \(user.id) is homed in \(user.homeRegion)",
                 code: "region_mismatch"
             )
-        }
-        guard user.state == .active else {
-            throw APIError.forbidden("user \(user.id) is \(user.state.rawValue)", code: "user_not_active")
         }
     }
 
@@ -196,15 +225,5 @@ struct KeyOperations: Sendable {
         guard (1...KeyServiceAPI.maximumContextLength).contains(context.utf8.count) else {
             throw APIError.badRequest("context must be 1-\(KeyServiceAPI.maximumContextLength) bytes of UTF-8", code: "invalid_context")
         }
-    }
-
-    static func wire(_ user: UserRecord) -> KeyServiceAPI.User {
-        KeyServiceAPI.User(
-            id: user.id,
-            homeRegion: user.homeRegion,
-            state: user.state.rawValue,
-            currentKEKVersion: user.currentKEKVersion,
-            createdAt: user.createdAt
-        )
     }
 }

@@ -21,7 +21,36 @@ struct AccessPolicy: Sendable {
     /// Lets a node create a user, homed in the node's own region, on its first generate call.
     var nodesMayCreateUsers: Bool
 
-    init(grants: [String], deny: [String], nodesMayCreateUsers: Bool) throws(PolicyError) {
+    /// Unwrap reasons refused for every node (`legal-process` unless configured otherwise).
+    var deniedReasons: Set<KeyServiceAPI.UnwrapReason>
+    /// `REASON@REGION` pairs refused for nodes of that region.
+    var deniedReasonsByRegion: Set<String>
+
+    init(
+        grants: [String],
+        deny: [String],
+        nodesMayCreateUsers: Bool,
+        deniedReasons: [String] = ["legal-process"],
+        deniedReasonsByRegion: [String] = []
+    ) throws(PolicyError) {
+        var reasons = Set<KeyServiceAPI.UnwrapReason>()
+        for text in deniedReasons {
+            guard let reason = KeyServiceAPI.UnwrapReason(rawValue: text) else {
+                throw PolicyError(
+                    key: "policy.deniedReasons",
+                    message:
+                        "'\(text)' is not a reason code (\(KeyServiceAPI.UnwrapReason.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            reasons.insert(reason)
+        }
+        self.deniedReasons = reasons
+        for text in deniedReasonsByRegion {
+            let parts = text.split(separator: "@").map(String.init)
+            guard parts.count == 2, KeyServiceAPI.UnwrapReason(rawValue: parts[0]) != nil, Identifiers.isValidRegion(parts[1]) else {
+                throw PolicyError(key: "policy.deniedReasonsByRegion", message: "'\(text)' must be REASON@REGION, e.g. scrub@us-east")
+            }
+        }
+        self.deniedReasonsByRegion = Set(deniedReasonsByRegion)
         self.grants = try grants.enumerated().map { index, text throws(PolicyError) in
             let parts = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
             guard parts.count == 2 else {
@@ -63,8 +92,13 @@ struct AccessPolicy: Sendable {
         case roles(Set<Role>)
     }
 
-    func decide(_ identity: PeerIdentity) -> Decision {
-        if let rule = deny.first(where: { $0.matches(identity) }) {
+    /// Whether an unwrap for `reason` by a node of `regions` is refused.
+    func refuses(reason: KeyServiceAPI.UnwrapReason, regions: Set<String>) -> Bool {
+        deniedReasons.contains(reason) || regions.contains { deniedReasonsByRegion.contains("\(reason.rawValue)@\($0)") }
+    }
+
+    func decide(_ identity: PeerIdentity, revoked: [IdentityMatcher] = []) -> Decision {
+        if let rule = (deny + revoked).first(where: { $0.matches(identity) }) {
             return .denied(by: rule.description)
         }
         return .roles(Set(grants.filter { $0.matcher.matches(identity) }.map(\.role)))

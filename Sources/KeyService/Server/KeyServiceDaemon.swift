@@ -41,23 +41,36 @@ enum KeyServiceDaemon {
 
         let tlsStore = ServerTLSStore(try ServerTLS(files: config.tls))
         let stateStore = ServerStateStore(ServerState(policy: config.policy))
+        let budget = UnwrapBudget(budget: config.limits.userUnwrapBudget, windowSeconds: config.limits.userUnwrapBudgetWindow)
         let operations = KeyOperations(
             store: store,
             sealer: sealer,
-            cacheTTL: config.cacheTTL
+            cacheTTL: config.cacheTTL,
+            lifecycle: config.lifecycle,
+            userUnwraps: TokenBuckets(rate: config.limits.userUnwrapsPerSecond, burst: config.limits.userUnwrapBurst),
+            budget: budget
         )
+        let revoked = try await store.revokedIdentities().compactMap(IdentityMatcher.init)
+        stateStore.update { $0.revoked = revoked }
+        let connections = ConnectionRegistry()
 
         let router = Router(context: SplitKeyRequestContext.self)
         router.add(middleware: ErrorShapeMiddleware())
-        router.add(middleware: PeerIdentityMiddleware())
+        router.add(middleware: PeerIdentityMiddleware(registry: connections))
         KeyServiceRoutes(
             state: stateStore,
             operations: operations,
+            administration: UserAdministration(store: store, sealer: sealer, lifecycle: config.lifecycle, budget: budget),
             health: HealthCheck(store: store, audit: audit),
-            audit: audit
+            audit: audit,
+            store: store,
+            connections: connections,
+            identityRequests: TokenBuckets(rate: config.limits.identityRequestsPerSecond, burst: config.limits.identityBurst)
         ).register(on: router)
 
         let listenLogger = logger
+        let notifier = SystemdNotifier(logger: logger)
+        ListenFDs.reportUnsupported(logger: logger)
         let app = Application(
             router: router,
             server: MutualTLSHTTPChannel.builder(store: tlsStore, idleTimeout: .seconds(config.idleTimeout), logger: logger),
@@ -67,6 +80,8 @@ enum KeyServiceDaemon {
                     "keyservice listening",
                     metadata: ["address": "\(channel.localAddress?.description ?? "?")", "version": "\(SplitKeyVersion.current)"]
                 )
+                let address = channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+                notifier.ready(status: "listening on \(address)")
             },
             logger: logger
         )
@@ -77,11 +92,18 @@ enum KeyServiceDaemon {
             }
             let tls = try ServerTLS(files: fresh.tls)
             tlsStore.replace(with: tls)
-            stateStore.replace(with: ServerState(policy: fresh.policy))
+            stateStore.update { $0.policy = fresh.policy }
         }
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: app), .init(service: reloader)],
+                // Watchdog first (shut down last, so it keeps pinging while the listener drains),
+                // STOPPING=1 last (the group signals graceful shutdown in reverse order).
+                services: [
+                    .init(service: SystemdWatchdogService(notifier: notifier, logger: logger)),
+                    .init(service: app),
+                    .init(service: reloader),
+                    .init(service: SystemdStoppingService(notifier: notifier)),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

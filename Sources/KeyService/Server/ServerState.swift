@@ -1,9 +1,11 @@
 import NIOConcurrencyHelpers
 import Shared
 
-/// The parts of the configuration that SIGHUP may change, swapped as one immutable value.
+/// The parts of the configuration that SIGHUP or an admin may change, swapped as one immutable
+/// value: the policy from the config file and the identities revoked at run time.
 struct ServerState: Sendable {
     var policy: AccessPolicy
+    var revoked: [IdentityMatcher] = []
 }
 
 /// Holds the current ``ServerState``; requests read it once, reloads replace it whole.
@@ -18,5 +20,9 @@ final class ServerStateStore: Sendable {
 
     func replace(with state: ServerState) {
         box.withLockedValue { $0 = state }
+    }
+
+    func update(_ change: (inout ServerState) -> Void) {
+        box.withLockedValue { change(&$0) }
     }
 }

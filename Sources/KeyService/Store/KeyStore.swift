@@ -1,14 +1,31 @@
+import Foundation
+
 /// A user as the key store keeps it.
 struct UserRecord: Sendable, Equatable {
-    enum State: String, Sendable {
+    /// Key states, named as in NIST SP 800-57 Part 1 section 5.3.
+    enum State: String, Sendable, Codable {
+        /// Wraps and unwraps allowed.
         case active
+        /// Disabled by an admin: nothing allowed until enabled again.
+        case suspended
+        /// Destruction scheduled: no new wraps; unwraps still allowed until the destroy, so data
+        /// can be read out or the schedule cancelled.
+        case deactivated
+        /// Every KEK version erased: nothing will ever unwrap again.
+        case destroyed
     }
 
     var id: String
     var homeRegion: String
     var state: State
     var currentKEKVersion: UInt32
+    /// Wrapped keys older than this version are refused (after a rotation and rewrap).
+    var minKEKVersion: UInt32
     var createdAt: String
+    /// When a scheduled destruction may be carried out.
+    var destroyAfter: Date?
+    /// Unwraps locked after the user's unwrap budget was exceeded, until an admin clears it.
+    var unwrapLocked: Bool
 }
 
 /// One KEK version of a user, sealed under the root key.
@@ -17,6 +34,8 @@ struct SealedKEKRecord: Sendable, Equatable {
     var version: UInt32
     var sealed: [UInt8]
     var createdAt: String
+    /// Data keys wrapped under this version so far.
+    var wraps: Int64
 }
 
 /// Where the KeyService keeps users and sealed KEKs.
@@ -29,19 +48,35 @@ protocol KeyStore: Sendable {
     func user(id: String) async throws(KeyStoreError) -> UserRecord?
     func users(after: String?, limit: Int) async throws(KeyStoreError) -> [UserRecord]
     func kek(userID: String, version: UInt32) async throws(KeyStoreError) -> SealedKEKRecord?
+    /// Counts one more wrap under `version` and returns the new count.
+    func countWrap(userID: String, version: UInt32) async throws(KeyStoreError) -> Int64
+    /// Adds KEK version current+1, sealed by `seal(version)`, and makes it current.
+    func rotate(userID: String, seal: @escaping @Sendable (UInt32) throws -> [UInt8]) async throws(KeyStoreError) -> UserRecord
+    /// Applies `change` to the user atomically; `change` may throw to refuse.
+    func update(userID: String, _ change: @escaping @Sendable (inout UserRecord) throws -> Void) async throws(KeyStoreError) -> UserRecord
+    /// Erases every KEK version of a deactivated user whose waiting period is over, marks it
+    /// destroyed, and checkpoints so no copy of the erased rows stays in the WAL.
+    func destroy(userID: String, now: Date) async throws(KeyStoreError) -> UserRecord
     /// The root-key check record, created on first use.
     func keyCheck(orCreate make: @Sendable () throws -> [UInt8]) async throws(KeyStoreError) -> [UInt8]
+    /// Identities revoked at run time (`keyservice admin node revoke`), as policy matchers.
+    func revokedIdentities() async throws(KeyStoreError) -> [String]
+    func setRevoked(_ matcher: String, revoked: Bool) async throws(KeyStoreError)
     /// A cheap round trip, for health.
     func ping() async throws(KeyStoreError)
 }
 
 enum KeyStoreError: Error, Sendable, CustomStringConvertible {
     case userExists(String)
+    case noSuchUser(String)
+    case refused(String)
     case storage(String)
 
     var description: String {
         switch self {
         case .userExists(let id): "user \(id) already exists"
+        case .noSuchUser(let id): "user \(id) does not exist"
+        case .refused(let why): why
         case .storage(let detail): "key store failure: \(detail)"
         }
     }

@@ -50,74 +50,132 @@ struct SQLiteKeyStore: KeyStore {
                     """
             )
         }
+        m.registerMigration("v2-lifecycle") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE users ADD COLUMN min_kek_version INTEGER NOT NULL DEFAULT 1;
+                    ALTER TABLE users ADD COLUMN destroy_after REAL;
+                    ALTER TABLE users ADD COLUMN unwrap_locked INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE kek_versions ADD COLUMN wraps INTEGER NOT NULL DEFAULT 0;
+                    CREATE TABLE revoked_identities (matcher TEXT PRIMARY KEY NOT NULL, created_at TEXT NOT NULL);
+                    """
+            )
+        }
         return m
     }
 
     func createUser(_ user: UserRecord, firstKEK: SealedKEKRecord) async throws(KeyStoreError) {
-        do {
-            try await pool.write { db in
-                if try Row.fetchOne(db, sql: "SELECT 1 FROM users WHERE id = ?", arguments: [user.id]) != nil {
-                    throw KeyStoreError.userExists(user.id)
-                }
-                try db.execute(
-                    sql: "INSERT INTO users (id, home_region, state, current_kek_version, created_at) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [user.id, user.homeRegion, user.state.rawValue, Int64(user.currentKEKVersion), user.createdAt]
-                )
-                try db.execute(
-                    sql: "INSERT INTO kek_versions (user_id, version, sealed, created_at) VALUES (?, ?, ?, ?)",
-                    arguments: [firstKEK.userID, Int64(firstKEK.version), Data(firstKEK.sealed), firstKEK.createdAt]
-                )
+        try await write { db in
+            if try Row.fetchOne(db, sql: "SELECT 1 FROM users WHERE id = ?", arguments: [user.id]) != nil {
+                throw KeyStoreError.userExists(user.id)
             }
-        } catch let error as KeyStoreError {
-            throw error
-        } catch {
-            throw .storage("\(error)")
+            try Self.save(user, in: db, insert: true)
+            try db.execute(
+                sql: "INSERT INTO kek_versions (user_id, version, sealed, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [firstKEK.userID, Int64(firstKEK.version), Data(firstKEK.sealed), firstKEK.createdAt]
+            )
         }
     }
 
     func user(id: String) async throws(KeyStoreError) -> UserRecord? {
-        do {
-            return try await pool.read { db in
-                try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id]).map(Self.user(from:))
-            }
-        } catch {
-            throw .storage("\(error)")
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id]).map(Self.user(from:))
         }
     }
 
     func users(after: String?, limit: Int) async throws(KeyStoreError) -> [UserRecord] {
-        do {
-            return try await pool.read { db in
-                try Row.fetchAll(
-                    db,
-                    sql: "SELECT * FROM users WHERE id > ? ORDER BY id LIMIT ?",
-                    arguments: [after ?? "", limit]
-                ).map(Self.user(from:))
-            }
-        } catch {
-            throw .storage("\(error)")
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM users WHERE id > ? ORDER BY id LIMIT ?", arguments: [after ?? "", limit])
+                .map(Self.user(from:))
         }
     }
 
     func kek(userID: String, version: UInt32) async throws(KeyStoreError) -> SealedKEKRecord? {
-        do {
-            return try await pool.read { db in
-                try Row.fetchOne(
-                    db,
-                    sql: "SELECT * FROM kek_versions WHERE user_id = ? AND version = ?",
-                    arguments: [userID, Int64(version)]
-                ).map { row in
-                    SealedKEKRecord(
-                        userID: row["user_id"],
-                        version: UInt32(row["version"] as Int64),
-                        sealed: Array(row["sealed"] as Data),
-                        createdAt: row["created_at"]
-                    )
-                }
-            }
-        } catch {
-            throw .storage("\(error)")
+        try await read { db in
+            try Row.fetchOne(
+                db,
+                sql: "SELECT * FROM kek_versions WHERE user_id = ? AND version = ?",
+                arguments: [userID, Int64(version)]
+            ).map(Self.kek(from:))
         }
+    }
+
+    func countWrap(userID: String, version: UInt32) async throws(KeyStoreError) -> Int64 {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE kek_versions SET wraps = wraps + 1 WHERE user_id = ? AND version = ?",
+                arguments: [userID, Int64(version)]
+            )
+            return try Int64.fetchOne(
+                db,
+                sql: "SELECT wraps FROM kek_versions WHERE user_id = ? AND version = ?",
+                arguments: [userID, Int64(version)]
+            ) ?? 0
+        }
+    }
+
+    func rotate(userID: String, seal: @escaping @Sendable (UInt32) throws -> [UInt8]) async throws(KeyStoreError) -> UserRecord {
+        try await write { db in
+            guard var user = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [userID]).map(Self.user(from:)) else {
+                throw KeyStoreError.noSuchUser(userID)
+            }
+            guard user.state == .active || user.state == .suspended else {
+                throw KeyStoreError.refused("user \(userID) is \(user.state.rawValue); only active or suspended users rotate")
+            }
+            let version = user.currentKEKVersion + 1
+            try db.execute(
+                sql: "INSERT INTO kek_versions (user_id, version, sealed, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [userID, Int64(version), Data(try seal(version)), ISO8601DateFormatter().string(from: Date())]
+            )
+            user.currentKEKVersion = version
+            try Self.save(user, in: db, insert: false)
+            return user
+        }
+    }
+
+    func update(userID: String, _ change: @escaping @Sendable (inout UserRecord) throws -> Void) async throws(KeyStoreError) -> UserRecord {
+        try await write { db in
+            guard var user = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [userID]).map(Self.user(from:)) else {
+                throw KeyStoreError.noSuchUser(userID)
+            }
+            try change(&user)
+            try Self.save(user, in: db, insert: false)
+            return user
+        }
+    }
+
+    func destroy(userID: String, now: Date) async throws(KeyStoreError) -> UserRecord {
+        let user = try await write { db in
+            guard var user = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [userID]).map(Self.user(from:)) else {
+                throw KeyStoreError.noSuchUser(userID)
+            }
+            guard user.state == .deactivated, let after = user.destroyAfter else {
+                throw KeyStoreError.refused("user \(userID) is \(user.state.rawValue); schedule its destruction first")
+            }
+            guard now >= after else {
+                throw KeyStoreError.refused(
+                    "user \(userID) may be destroyed from \(ISO8601DateFormatter().string(from: after)); cancel or wait"
+                )
+            }
+            // secure_delete overwrites the freed rows in the database pages.
+            try db.execute(sql: "DELETE FROM kek_versions WHERE user_id = ?", arguments: [userID])
+            user.state = .destroyed
+            user.destroyAfter = nil
+            try Self.save(user, in: db, insert: false)
+            return user
+        }
+        // Copy the overwritten pages into the database and empty the WAL, so the erased sealed
+        // KEKs survive in neither file. Readers can hold a checkpoint back; retry briefly.
+        for _ in 0..<50 {
+            let done =
+                (try? await pool.writeWithoutTransaction { db -> Bool in
+                    let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+                    return (row?[0] as Int64?) == 0
+                }) ?? false
+            if done { break }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return user
     }
 
     func keyCheck(orCreate make: @Sendable () throws -> [UInt8]) async throws(KeyStoreError) -> [UInt8] {
@@ -135,12 +193,79 @@ struct SQLiteKeyStore: KeyStore {
         }
     }
 
+    func revokedIdentities() async throws(KeyStoreError) -> [String] {
+        try await read { db in try String.fetchAll(db, sql: "SELECT matcher FROM revoked_identities ORDER BY matcher") }
+    }
+
+    func setRevoked(_ matcher: String, revoked: Bool) async throws(KeyStoreError) {
+        try await write { db in
+            if revoked {
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO revoked_identities (matcher, created_at) VALUES (?, ?)",
+                    arguments: [matcher, ISO8601DateFormatter().string(from: Date())]
+                )
+            } else {
+                try db.execute(sql: "DELETE FROM revoked_identities WHERE matcher = ?", arguments: [matcher])
+            }
+        }
+    }
+
     func ping() async throws(KeyStoreError) {
+        _ = try await read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM meta") }
+    }
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(KeyStoreError) -> T {
         do {
-            _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM meta") }
+            return try await pool.read(body)
+        } catch let error as KeyStoreError {
+            throw error
         } catch {
             throw .storage("\(error)")
         }
+    }
+
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(KeyStoreError) -> T {
+        do {
+            return try await pool.write(body)
+        } catch let error as KeyStoreError {
+            throw error
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+
+    static func save(_ user: UserRecord, in db: Database, insert: Bool) throws {
+        let arguments: StatementArguments = [
+            user.homeRegion, user.state.rawValue, Int64(user.currentKEKVersion), Int64(user.minKEKVersion),
+            user.destroyAfter?.timeIntervalSince1970, user.unwrapLocked, user.createdAt, user.id,
+        ]
+        if insert {
+            try db.execute(
+                sql: """
+                    INSERT INTO users (home_region, state, current_kek_version, min_kek_version, destroy_after, unwrap_locked, created_at, id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: arguments
+            )
+        } else {
+            try db.execute(
+                sql: """
+                    UPDATE users SET home_region = ?, state = ?, current_kek_version = ?, min_kek_version = ?, destroy_after = ?,
+                        unwrap_locked = ?, created_at = ? WHERE id = ?
+                    """,
+                arguments: arguments
+            )
+        }
+    }
+
+    static func kek(from row: Row) -> SealedKEKRecord {
+        SealedKEKRecord(
+            userID: row["user_id"],
+            version: UInt32(row["version"] as Int64),
+            sealed: Array(row["sealed"] as Data),
+            createdAt: row["created_at"],
+            wraps: row["wraps"]
+        )
     }
 
     static func user(from row: Row) throws -> UserRecord {
@@ -153,7 +278,10 @@ struct SQLiteKeyStore: KeyStore {
             homeRegion: row["home_region"],
             state: parsed,
             currentKEKVersion: UInt32(row["current_kek_version"] as Int64),
-            createdAt: row["created_at"]
+            minKEKVersion: UInt32(row["min_kek_version"] as Int64),
+            createdAt: row["created_at"],
+            destroyAfter: (row["destroy_after"] as Double?).map { Date(timeIntervalSince1970: $0) },
+            unwrapLocked: row["unwrap_locked"]
         )
     }
 }

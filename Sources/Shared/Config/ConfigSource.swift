@@ -104,6 +104,11 @@ public struct ConfigSource: Sendable {
         return []
     }
 
+    /// Whether the file or environment sets `name` to a list (possibly empty).
+    public func isList(_ name: String) -> Bool {
+        reader.stringArray(forKey: key(name)) != nil
+    }
+
     /// A path; relative paths are taken relative to the config file's folder.
     public func requiredPath(_ name: String) throws(ConfigurationError) -> String {
         resolve(try requiredString(name))

@@ -60,7 +60,7 @@ public struct ErrorShapeMiddleware: RouterMiddleware {
         }
     }
 
-    static func describe(_ error: any Error) -> String {
+    public static func describe(_ error: any Error) -> String {
         guard let error = error as? DecodingError else { return "\(error)" }
         switch error {
         case .keyNotFound(let key, _): return "missing field '\(key.stringValue)'"

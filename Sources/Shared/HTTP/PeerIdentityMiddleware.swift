@@ -11,7 +11,13 @@ import X509
 public struct PeerIdentityMiddleware: RouterMiddleware {
     public typealias Context = SplitKeyRequestContext
 
-    public init() {}
+    let registry: ConnectionRegistry?
+
+    /// - Parameter registry: where to record each connection's identity, so revoking an
+    ///   identity can close its open connections.
+    public init(registry: ConnectionRegistry? = nil) {
+        self.registry = registry
+    }
 
     public func handle(
         _ request: Request,
@@ -19,18 +25,21 @@ public struct PeerIdentityMiddleware: RouterMiddleware {
         next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         var context = context
-        let identity = try await Self.identity(of: context.channel)
+        let (identity, connection) = try await Self.identity(of: context.channel)
+        registry?.register(connection, identity: identity)
         context.identity = identity
         context.logger[metadataKey: "peer"] = .string(identity.description)
         return try await next(request, context)
     }
 
-    static func identity(of channel: any Channel) async throws -> PeerIdentity {
+    /// The identity, and the channel that carries the TLS connection (the request's own channel
+    /// under HTTP/1.1, its parent under HTTP/2).
+    static func identity(of channel: any Channel) async throws -> (PeerIdentity, any Channel) {
         var candidate: (any Channel)? = channel
         while let current = candidate {
             if let chain = try? await current.nioSSL_peerValidatedCertificateChain().get() {
                 do {
-                    return try PeerIdentity(certificate: Certificate(derEncoded: try chain.leaf.toDERBytes()))
+                    return (try PeerIdentity(certificate: Certificate(derEncoded: try chain.leaf.toDERBytes())), current)
                 } catch {
                     throw APIError.unauthenticated("the client certificate's identity cannot be read: \(error)")
                 }

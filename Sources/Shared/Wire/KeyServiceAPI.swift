@@ -11,6 +11,60 @@ public enum KeyServiceAPI {
         public static let users = "/v1/users"
         public static let health = "/v1/health"
         public static let whoami = "/v1/whoami"
+        public static let rewrap = "/v1/keys/rewrap"
+        public static let revokedIdentities = "/v1/identities/revoked"
+
+        /// `/v1/users/ID/ACTION` for the lifecycle actions.
+        public static func user(_ id: String, _ action: UserAction) -> String {
+            "/v1/users/\(id)/\(action.rawValue)"
+        }
+    }
+
+    /// Lifecycle actions on a user, each `POST /v1/users/ID/ACTION` by an admin.
+    public enum UserAction: String, Sendable, CaseIterable {
+        case rotate
+        case disable
+        case enable
+        case minVersion = "min-version"
+        case scheduleDestruction = "schedule-destruction"
+        case cancelDestruction = "cancel-destruction"
+        case destroy
+        case clearLockout = "clear-lockout"
+    }
+
+    public struct MinVersionRequest: Codable, Sendable {
+        public var version: UInt32
+        public init(version: UInt32) { self.version = version }
+    }
+
+    public struct ScheduleDestructionRequest: Codable, Sendable {
+        /// Waiting period; the configured default (7 days unless changed) when absent.
+        public var delaySeconds: Int?
+        public init(delaySeconds: Int?) { self.delaySeconds = delaySeconds }
+    }
+
+    /// A data key rewrapped under the user's newest KEK version, without leaving the KeyService in clear.
+    public struct RewrapResponse: Codable, Sendable {
+        public var user: String
+        public var kekVersion: UInt32
+        public var wrapped: String
+
+        public init(user: String, kekVersion: UInt32, wrapped: String) {
+            self.user = user
+            self.kekVersion = kekVersion
+            self.wrapped = wrapped
+        }
+    }
+
+    public struct RevokeRequest: Codable, Sendable {
+        /// A SPIFFE ID (optionally ending in /*) or spki-sha256:HEX.
+        public var identity: String
+        public init(identity: String) { self.identity = identity }
+    }
+
+    public struct RevokedList: Codable, Sendable {
+        public var identities: [String]
+        public init(identities: [String]) { self.identities = identities }
     }
 
     /// Largest number of items in one batch unwrap.
@@ -137,16 +191,33 @@ public enum KeyServiceAPI {
     public struct User: Codable, Sendable, Equatable {
         public var id: String
         public var homeRegion: String
+        /// NIST SP 800-57 key state: active, suspended, deactivated or destroyed.
         public var state: String
         public var currentKEKVersion: UInt32
+        public var minKEKVersion: UInt32
         public var createdAt: String
+        /// When a scheduled destruction may be carried out (ISO 8601), if one is scheduled.
+        public var destroyAfter: String?
+        public var unwrapLocked: Bool
 
-        public init(id: String, homeRegion: String, state: String, currentKEKVersion: UInt32, createdAt: String) {
+        public init(
+            id: String,
+            homeRegion: String,
+            state: String,
+            currentKEKVersion: UInt32,
+            minKEKVersion: UInt32,
+            createdAt: String,
+            destroyAfter: String?,
+            unwrapLocked: Bool
+        ) {
             self.id = id
             self.homeRegion = homeRegion
             self.state = state
             self.currentKEKVersion = currentKEKVersion
+            self.minKEKVersion = minKEKVersion
             self.createdAt = createdAt
+            self.destroyAfter = destroyAfter
+            self.unwrapLocked = unwrapLocked
         }
     }
 

@@ -78,6 +78,20 @@ struct KeyServiceClient: Sendable {
         return (SymmetricKey(data: plain), response.cacheTTL)
     }
 
+    /// Has the KeyService rewrap a stored data key under the user's newest KEK version; the data
+    /// key itself never leaves the KeyService.
+    func rewrap(user: String, wrapped: [UInt8]) async throws(KeyAccessError) -> (wrapped: [UInt8], kekVersion: UInt32) {
+        let body = KeyServiceAPI.UnwrapRequest(
+            user: user,
+            wrapped: Data(wrapped).base64EncodedString(),
+            context: Self.context,
+            reason: .migration
+        )
+        let response: KeyServiceAPI.RewrapResponse = try await call(KeyServiceAPI.Path.rewrap, body, attempts: 3)
+        guard let bytes = Data(base64Encoded: response.wrapped) else { throw .protocolViolation("rewrap answer lacks a wrapped key") }
+        return (Array(bytes), response.kekVersion)
+    }
+
     private func call<Request: Encodable & Sendable, Response: Decodable>(
         _ path: String,
         _ body: Request,

@@ -59,6 +59,8 @@ enum StorageNodeDaemon {
         ).register(on: router)
 
         let listenLogger = logger
+        let notifier = SystemdNotifier(logger: logger)
+        ListenFDs.reportUnsupported(logger: logger)
         let app = Application(
             router: router,
             server: MutualTLSHTTPChannel.builder(store: tlsStore, idleTimeout: .seconds(config.idleTimeout), logger: logger),
@@ -68,6 +70,8 @@ enum StorageNodeDaemon {
                     "storagenode listening",
                     metadata: ["address": "\(channel.localAddress?.description ?? "?")", "keyService": "\(config.keyServiceURL)"]
                 )
+                let address = channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+                notifier.ready(status: "listening on \(address)")
             },
             logger: logger
         )
@@ -80,7 +84,14 @@ enum StorageNodeDaemon {
         }
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: app), .init(service: reloader)],
+                // Watchdog first (shut down last, so it keeps pinging while the listener drains),
+                // STOPPING=1 last (the group signals graceful shutdown in reverse order).
+                services: [
+                    .init(service: SystemdWatchdogService(notifier: notifier, logger: logger)),
+                    .init(service: app),
+                    .init(service: reloader),
+                    .init(service: SystemdStoppingService(notifier: notifier)),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

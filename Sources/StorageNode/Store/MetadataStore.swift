@@ -40,6 +40,10 @@ protocol MetadataStore: Sendable {
     func insertDataKey(user: String, wrapped: [UInt8], kekVersion: UInt32) async throws(StorageError) -> DataKeyRecord
     func dataKey(id: Int64) async throws(StorageError) -> DataKeyRecord?
     func blobNames() async throws(StorageError) -> Set<String>
+    /// Data keys in id order after `afterID`, of one user or all.
+    func dataKeys(user: String?, afterID: Int64, limit: Int) async throws(StorageError) -> [DataKeyRecord]
+    /// Replaces a data key's wrapped form if it is still `old`; false if it changed meanwhile.
+    func replaceWrapped(id: Int64, old: [UInt8], new: [UInt8], kekVersion: UInt32) async throws(StorageError) -> Bool
     func ping() async throws(StorageError)
 }
 

@@ -130,6 +130,30 @@ struct SQLiteMetadataStore: MetadataStore {
         try await read { db in Set(try String.fetchAll(db, sql: "SELECT blob_name FROM objects")) }
     }
 
+    func dataKeys(user: String?, afterID: Int64, limit: Int) async throws(StorageError) -> [DataKeyRecord] {
+        try await read { db in
+            if let user {
+                return try Row.fetchAll(
+                    db,
+                    sql: "SELECT * FROM data_keys WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?",
+                    arguments: [user, afterID, limit]
+                ).map(Self.dataKey)
+            }
+            return try Row.fetchAll(db, sql: "SELECT * FROM data_keys WHERE id > ? ORDER BY id LIMIT ?", arguments: [afterID, limit])
+                .map(Self.dataKey)
+        }
+    }
+
+    func replaceWrapped(id: Int64, old: [UInt8], new: [UInt8], kekVersion: UInt32) async throws(StorageError) -> Bool {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE data_keys SET wrapped = ?, kek_version = ? WHERE id = ? AND wrapped = ?",
+                arguments: [Data(new), Int64(kekVersion), id, Data(old)]
+            )
+            return db.changesCount == 1
+        }
+    }
+
     func ping() async throws(StorageError) {
         _ = try await read { db in try Int.fetchOne(db, sql: "SELECT 1") }
     }

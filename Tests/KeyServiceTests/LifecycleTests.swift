@@ -1,0 +1,291 @@
+import Crypto
+import Foundation
+import GRDB
+import NIOHTTP1
+import Shared
+import SplitKeyTestSupport
+import Testing
+
+@testable import KeyService
+
+/// The key holder's controls, each through the `keyservice admin` CLI against running daemons,
+/// and seen from a real client of the StorageNode.
+@Suite(.serialized)
+struct LifecycleTests {
+    typealias API = KeyServiceAPI
+
+    func admin(_ env: StorageNodeFixture, _ args: [String]) async throws -> (status: Int32, output: String) {
+        let ks = env.ks
+        // Options go after the leaf subcommand: `admin user rotate --url ... alice`.
+        let split = args.firstIndex { !["user", "node"].contains($0) } ?? 0
+        let command = Array(args[..<(split + 1)])
+        let rest = Array(args[(split + 1)...])
+        return try await ChildProcess.run(
+            try TestPaths.binary("keyservice"),
+            ["admin"] + command + [
+                "--url", ks.baseURL, "--cert", ks.path("admin.pem"), "--key", ks.path("admin-key.pem"), "--ca", ks.path("ca.pem"),
+            ]
+                + rest,
+            in: ks.dir
+        )
+    }
+
+    func adminJSON<T: Decodable>(_ env: StorageNodeFixture, _ args: [String], as type: T.Type) async throws -> T {
+        let result = try await admin(env, args)
+        guard result.status == 0 else { throw TestFailure("admin \(args) failed: \(result.output)") }
+        return try JSONDecoder().decode(T.self, from: Data(result.output.utf8))
+    }
+
+    func nodeDB(_ env: StorageNodeFixture) -> String { env.stateDirectory.appendingPathComponent("metadata.sqlite").path }
+
+    @Test func rotationRewrapAndMinimumVersionKeepObjectsReadable() async throws {
+        try await withStorageNode { env in
+            let alice = try env.ks.client("user-alice")
+            let body = RandomBytes.bytes(70_000)
+            #expect(try await alice.send(.PUT, env.objectURL("doc"), body: body).status == .created)
+            let v1Wrapped: Data = try await DatabaseQueue(path: nodeDB(env)).read { db in
+                try Data.fetchOne(db, sql: "SELECT wrapped FROM data_keys")!
+            }
+
+            let rotated = try await adminJSON(env, ["user", "rotate", "alice"], as: API.User.self)
+            #expect(rotated.currentKEKVersion == 2)
+            // Older versions still unwrap: a fresh node process (no cached key) reads the object.
+            try await env.restartNode()
+            #expect(try await alice.send(.GET, env.objectURL("doc")).body == Data(body))
+
+            // Rewrap every stored data key to v2, through the node's own identity.
+            let rewrap = try await ChildProcess.run(
+                try TestPaths.binary("storagenode"),
+                ["rewrap", "--config", env.ks.path("storagenode-eu-west.yaml")],
+                environment: ["SPLITKEY_KEY_SERVICE_URL": env.ks.baseURL],
+                in: env.ks.dir
+            )
+            #expect(rewrap.status == 0, "\(rewrap.output)")
+            #expect(rewrap.output.contains("1 rewrapped"))
+            let versions: [Int64] = try await DatabaseQueue(path: nodeDB(env)).read { db in
+                try Int64.fetchAll(db, sql: "SELECT kek_version FROM data_keys")
+            }
+            #expect(versions == [2])
+            // Running it again finds nothing to do (resumable, idempotent).
+            let again = try await ChildProcess.run(
+                try TestPaths.binary("storagenode"),
+                ["rewrap", "--config", env.ks.path("storagenode-eu-west.yaml"), "--user", "alice"],
+                environment: ["SPLITKEY_KEY_SERVICE_URL": env.ks.baseURL],
+                in: env.ks.dir
+            )
+            #expect(again.output.contains("0 rewrapped"))
+
+            // Raise the minimum: v1 wraps are refused from now on, the rewrapped key still opens.
+            let raised = try await adminJSON(env, ["user", "min-version", "alice", "2"], as: API.User.self)
+            #expect(raised.minKEKVersion == 2)
+            let stale = try await env.ks.client("node-eu-west").call(
+                .POST,
+                env.ks.baseURL + API.Path.unwrap,
+                json: API.UnwrapRequest(
+                    user: "alice", wrapped: v1Wrapped.base64EncodedString(), context: "splitkey/storagenode/dek/v1", reason: .userRequest)
+            )
+            #expect(stale.status == .forbidden)
+            #expect(stale.error?.error.code == "kek_version_retired")
+            try await env.restartNode()
+            #expect(try await alice.send(.GET, env.objectURL("doc")).body == Data(body))
+            // Lowering the minimum again is refused.
+            #expect(try await admin(env, ["user", "min-version", "alice", "1"]).status == 1)
+        }
+    }
+
+    @Test func disableRefusesUntilEnabled() async throws {
+        try await withStorageNode { env in
+            let alice = try env.ks.client("user-alice")
+            #expect(try await alice.send(.PUT, env.objectURL("doc"), body: [1, 2, 3]).status == .created)
+            #expect(try await adminJSON(env, ["user", "disable", "alice"], as: API.User.self).state == "suspended")
+            try await env.restartNode()
+            let refused = try await alice.send(.GET, env.objectURL("doc"))
+            #expect(refused.status == .forbidden)
+            #expect(refused.error?.error.code == "key_refused")
+            #expect(try await alice.send(.PUT, env.objectURL("new"), body: [1]).status == .forbidden)
+            #expect(try await adminJSON(env, ["user", "enable", "alice"], as: API.User.self).state == "active")
+            #expect(try await alice.send(.GET, env.objectURL("doc")).body == Data([1, 2, 3]))
+        }
+    }
+
+    @Test func scheduledDestructionWaitsAndCanBeCancelled() async throws {
+        try await withStorageNode { env in
+            let scheduled = try await adminJSON(env, ["user", "schedule-destroy", "alice", "--delay", "3600"], as: API.User.self)
+            #expect(scheduled.state == "deactivated")
+            #expect(scheduled.destroyAfter != nil)
+            let early = try await admin(env, ["user", "destroy", "alice"])
+            #expect(early.status == 1)
+            #expect(early.output.contains("invalid_state"))
+            // Deactivated: no new wraps.
+            #expect(try await env.ks.client("user-alice").send(.PUT, env.objectURL("x"), body: [1]).status == .forbidden)
+            let cancelled = try await adminJSON(env, ["user", "cancel-destroy", "alice"], as: API.User.self)
+            #expect(cancelled.state == "active")
+            #expect(cancelled.destroyAfter == nil)
+            #expect(try await env.ks.client("user-alice").send(.PUT, env.objectURL("x"), body: [1]).status == .created)
+        }
+    }
+
+    /// Crypto-shredding end to end: after destroy the user's objects cannot be read, and neither
+    /// the KeyService's database nor its WAL holds any of the user's KEK bytes, sealed or clear.
+    @Test func destroyShredsTheUsersKeys() async throws {
+        try await withStorageNode { env in
+            let alice = try env.ks.client("user-alice")
+            let body = RandomBytes.bytes(5000)
+            #expect(try await alice.send(.PUT, env.objectURL("doc"), body: body).status == .created)
+            _ = try await adminJSON(env, ["user", "rotate", "alice"], as: API.User.self)
+            let ksDir = env.ks.dir.appendingPathComponent("state/keyservice")
+            let dbPath = ksDir.appendingPathComponent(SQLiteKeyStore.fileName).path
+            let rows = try await DatabaseQueue(
+                path: dbPath,
+                configuration: {
+                    var c = Configuration(); c.readonly = true; return c
+                }()
+            ).read { db in
+                try Row.fetchAll(db, sql: "SELECT user_id, version, sealed FROM kek_versions WHERE user_id = 'alice'")
+            }
+            #expect(rows.count == 2)
+            let sealer = KEKSealer(rootKey: try RootKey.load(credentialsDirectory: nil, configuredFile: env.ks.path("root-key")))
+            var secrets: [Data] = []
+            for row in rows {
+                let sealed = row["sealed"] as Data
+                secrets.append(sealed)
+                secrets.append(Data(try sealer.open(Array(sealed), userID: "alice", version: UInt32(row["version"] as Int64)).rawBytes))
+            }
+
+            _ = try await adminJSON(env, ["user", "schedule-destroy", "alice", "--delay", "0"], as: API.User.self)
+            let destroyed = try await adminJSON(env, ["user", "destroy", "alice"], as: API.User.self)
+            #expect(destroyed.state == "destroyed")
+            try await env.restartNode()
+            let refused = try await alice.send(.GET, env.objectURL("doc"))
+            #expect(refused.status == .forbidden)
+            #expect(!refused.body.isEmpty && refused.body.range(of: Data(body.prefix(16))) == nil)
+            #expect(try await adminJSON(env, ["user", "show", "alice"], as: API.User.self).state == "destroyed")
+
+            let files = try FileManager.default.contentsOfDirectory(atPath: ksDir.path).filter { $0.hasPrefix(SQLiteKeyStore.fileName) }
+            #expect(files.contains(SQLiteKeyStore.fileName))
+            for name in files {
+                let data = try Data(contentsOf: ksDir.appendingPathComponent(name))
+                for secret in secrets {
+                    #expect(data.range(of: secret) == nil, "KEK bytes of alice remain in \(name)")
+                    #expect(data.range(of: secret.prefix(16)) == nil, "part of a KEK of alice remains in \(name)")
+                }
+            }
+            // bob's keys are untouched.
+            #expect(try await env.ks.client("user-bob").send(.PUT, env.objectURL("b"), body: [1]).status == .created)
+        }
+    }
+
+    @Test func reasonsAndRegionsArePolicy() async throws {
+        try await withStorageNode(editKeyServiceConfig: {
+            $0.replacingOccurrences(
+                of: "  nodesMayCreateUsers: false", with: "  nodesMayCreateUsers: false\n  deniedReasonsByRegion: [\"scrub@eu-west\"]")
+        }) { env in
+            let node = try env.ks.client("node-eu-west")
+            let key = try await node.call(.POST, env.ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "alice", context: "c"))
+                .decode(API.GenerateResponse.self)
+            func unwrap(_ reason: API.UnwrapReason) async throws -> APIResponse {
+                try await node.call(
+                    .POST, env.ks.baseURL + API.Path.unwrap,
+                    json: API.UnwrapRequest(user: "alice", wrapped: key.wrapped, context: "c", reason: reason))
+            }
+            #expect(try await unwrap(.legalProcess).error?.error.code == "reason_denied")
+            #expect(try await unwrap(.scrub).error?.error.code == "reason_denied")
+            #expect(try await unwrap(.userRequest).status == .ok)
+            #expect(try await unwrap(.migration).status == .ok)
+            // scrub is refused for eu-west only: the us-east node may scrub its own users' keys.
+            let us = try env.ks.client("node-us-east")
+            let carol = try await us.call(.POST, env.ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "carol", context: "c"))
+                .decode(API.GenerateResponse.self)
+            let scrub = try await us.call(
+                .POST,
+                env.ks.baseURL + API.Path.unwrap,
+                json: API.UnwrapRequest(user: "carol", wrapped: carol.wrapped, context: "c", reason: .scrub)
+            )
+            #expect(scrub.status == .ok)
+        }
+    }
+
+    @Test func rateLimitsAndTheUnwrapBudget() async throws {
+        try await withStorageNode(editKeyServiceConfig: {
+            $0 + "limits:\n  userUnwrapsPerSecond: 1\n  userUnwrapBurst: 3\n  userUnwrapBudget: 5\n  userUnwrapBudgetWindow: 3600\n"
+        }) { env in
+            let node = try env.ks.client("node-eu-west")
+            let key = try await node.call(.POST, env.ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "alice", context: "c"))
+                .decode(API.GenerateResponse.self)
+            let request = API.UnwrapRequest(user: "alice", wrapped: key.wrapped, context: "c", reason: .userRequest)
+            var statuses: [UInt] = []
+            for _ in 0..<5 {
+                statuses.append(try await node.call(.POST, env.ks.baseURL + API.Path.unwrap, json: request).status.code)
+            }
+            #expect(statuses.prefix(3) == [200, 200, 200])
+            let limited = try await node.call(.POST, env.ks.baseURL + API.Path.unwrap, json: request)
+            #expect(limited.status == .tooManyRequests)
+            #expect(limited.headers.first(name: "Retry-After") != nil)
+            // Spend the rest of the budget slowly enough for the bucket, then trip the lock.
+            var outcome = ""
+            for _ in 0..<8 {
+                try await Task.sleep(for: .milliseconds(1100))
+                let response = try await node.call(.POST, env.ks.baseURL + API.Path.unwrap, json: request)
+                if let code = response.error?.error.code, code != "rate_limited" {
+                    outcome = code
+                    break
+                }
+            }
+            #expect(outcome == "unwrap_budget_exceeded")
+            try await Task.sleep(for: .milliseconds(1100))
+            #expect(try await node.call(.POST, env.ks.baseURL + API.Path.unwrap, json: request).error?.error.code == "unwrap_locked")
+            // The lock is persistent: it survives a restart, and only an admin clears it.
+            #expect(try await env.ks.restart() == 0)
+            let fresh = try env.ks.client("node-eu-west", http1Only: true)
+            #expect(try await fresh.call(.POST, env.ks.baseURL + API.Path.unwrap, json: request).error?.error.code == "unwrap_locked")
+            #expect(try await adminJSON(env, ["user", "clear-lockout", "alice"], as: API.User.self).unwrapLocked == false)
+            #expect(try await fresh.call(.POST, env.ks.baseURL + API.Path.unwrap, json: request).status == .ok)
+            let trail = try String(contentsOfFile: env.ks.path("state/keyservice/audit.log"), encoding: .utf8)
+            #expect(trail.contains(#""detail":"unwrap_budget_exceeded""#))
+            #expect(trail.contains(#""op":"clear-lockout""#))
+        }
+    }
+
+    /// The kill switch: revoking the node closes its open connections at once, and the node's
+    /// cached keys stop working within the cacheTTL the KeyService advertised.
+    @Test func revokingANodeCutsItOffWithinTheCacheTTL() async throws {
+        try await withStorageNode(editKeyServiceConfig: { $0.replacingOccurrences(of: "cacheTTL: 300", with: "cacheTTL: 3") }) { env in
+            let alice = try env.ks.client("user-alice")
+            #expect(try await alice.send(.PUT, env.objectURL("doc"), body: [7, 7, 7]).status == .created)
+            #expect(try await alice.send(.GET, env.objectURL("doc")).status == .ok)
+            // A client with the node's identity holding an open keep-alive connection.
+            let node = try env.ks.client("node-eu-west", http1Only: true)
+            #expect(try await node.call(.GET, env.ks.baseURL + API.Path.whoami).status == .ok)
+
+            let revoked = ContinuousClock.now
+            let result = try await admin(env, ["node", "revoke", "spiffe://splitkey.local/node/eu-west"])
+            #expect(result.status == 0, "\(result.output)")
+            try await env.ks.daemon.waitForLog("identity revoked")
+            #expect(env.ks.daemon.log.contains("connectionsClosed=") && !env.ks.daemon.log.contains("connectionsClosed=0"))
+            let after = try await node.call(.GET, env.ks.baseURL + API.Path.unwrap)
+            #expect(after.status == .forbidden || after.status == .notFound)
+            #expect(
+                try await node.call(.POST, env.ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "alice", context: "c"))
+                    .error?.error.code == "identity_denied")
+
+            // The StorageNode keeps serving from its cache until the TTL runs out, then refuses.
+            var firstRefusal: Duration?
+            for _ in 0..<60 {
+                let response = try await alice.send(.GET, env.objectURL("doc"))
+                if response.status != .ok {
+                    firstRefusal = ContinuousClock.now - revoked
+                    #expect(response.error?.error.code == "key_refused")
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let elapsed = try #require(firstRefusal, "the node never refused after the revoke")
+            print("revoke -> first refused GET at the StorageNode: \(elapsed) (cacheTTL 3 s)")
+            #expect(elapsed <= .seconds(4))
+            let list = try await adminJSON(env, ["node", "revoked"], as: API.RevokedList.self)
+            #expect(list.identities == ["spiffe://splitkey.local/node/eu-west"])
+            #expect(try await admin(env, ["node", "unrevoke", "spiffe://splitkey.local/node/eu-west"]).status == 0)
+            #expect(try await alice.send(.GET, env.objectURL("doc")).status == .ok)
+        }
+    }
+}
