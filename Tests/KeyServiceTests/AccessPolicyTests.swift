@@ -28,6 +28,15 @@ struct AccessPolicyTests {
         #expect(policy.decide(identity("spiffe://td/node/us-east")) == .roles([]))
     }
 
+    @Test func serialNumbersDenyRegardlessOfLeadingZeros() throws {
+        let policy = try AccessPolicy(grants: ["admin spiffe://td/admin/*"], deny: ["serial:00AB12"], nodesMayCreateUsers: false)
+        let denied = PeerIdentity(spiffeID: SPIFFEID("spiffe://td/admin/a"), spkiSHA256: "x", serialNumber: "ab12")
+        let other = PeerIdentity(spiffeID: SPIFFEID("spiffe://td/admin/a"), spkiSHA256: "x", serialNumber: "ab13")
+        #expect(policy.decide(denied) == .denied(by: "serial:ab12"))
+        #expect(policy.decide(other) == .roles([.admin]))
+        #expect(IdentityMatcher("serial:xyz") == nil)
+    }
+
     @Test func prefixMatchesWholeSegmentsOfOneTrustDomain() throws {
         let matcher = try #require(IdentityMatcher("spiffe://td/node/*"))
         #expect(matcher.matches(identity("spiffe://td/node/eu-west")))

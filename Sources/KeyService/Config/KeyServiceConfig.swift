@@ -22,7 +22,7 @@ struct KeyServiceConfig: Sendable {
 
     static let knownKeys: Set<String> = [
         "listen.host", "listen.port",
-        "tls.certificate", "tls.privateKey", "tls.ca",
+        "tls.certificate", "tls.privateKey", "tls.ca", "tls.crl",
         "stateDirectory", "rootKeyFile", "cacheTTL", "idleTimeout",
         "policy.grants", "policy.deny", "policy.nodesMayCreateUsers",
         "log.level", "audit.file", "audit.keyFile",
@@ -66,7 +66,8 @@ struct KeyServiceConfig: Sendable {
             tls: TLSFiles(
                 certificate: try source.requiredPath("tls.certificate"),
                 privateKey: try source.requiredPath("tls.privateKey"),
-                ca: try source.requiredPath("tls.ca")
+                ca: try source.requiredPath("tls.ca"),
+                crls: try source.paths("tls.crl")
             ),
             stateDirectory: stateDirectory,
             rootKeyFile: source.path("rootKeyFile"),

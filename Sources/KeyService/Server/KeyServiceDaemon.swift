@@ -92,6 +92,9 @@ enum KeyServiceDaemon {
             }
             let tls = try ServerTLS(files: fresh.tls)
             tlsStore.replace(with: tls)
+            let closed = connections.close(where: tls.revocations.isRevoked)
+            for warning in tls.revocations.warnings { listenLogger.warning("\(warning)") }
+            listenLogger.notice("CRLs applied", metadata: ["revokedSerials": "\(tls.revocations.count)", "connectionsClosed": "\(closed)"])
             stateStore.update { $0.policy = fresh.policy }
         }
         let group = ServiceGroup(

@@ -114,6 +114,11 @@ public struct ConfigSource: Sendable {
         resolve(try requiredString(name))
     }
 
+    /// A list of paths, each resolved like ``requiredPath(_:)``.
+    public func paths(_ name: String) throws(ConfigurationError) -> [String] {
+        try stringArray(name).map(resolve)
+    }
+
     public func path(_ name: String) -> String? {
         raw(name).map(resolve)
     }

@@ -14,10 +14,12 @@ import X509
 public struct PeerCertificateVerifier: Sendable {
     public let roots: [Certificate]
     public let requiredUsage: ExtendedKeyUsage.Usage
+    public let revocations: RevocationList
 
-    public init(roots: [Certificate], requiredUsage: ExtendedKeyUsage.Usage) {
+    public init(roots: [Certificate], requiredUsage: ExtendedKeyUsage.Usage, revocations: RevocationList = RevocationList()) {
         self.roots = roots
         self.requiredUsage = requiredUsage
+        self.revocations = revocations
     }
 
     /// The outcome of a verification, with the reason kept for the operator's log.
@@ -44,6 +46,9 @@ public struct PeerCertificateVerifier: Sendable {
         )
         switch result {
         case .validCertificate(let chain):
+            if let revoked = chain.first(where: revocations.isRevoked) {
+                return .refused(reason: "certificate serial \(Array(revoked.serialNumber.bytes).hexString) is revoked by the CA's CRL")
+            }
             do {
                 let identity = try PeerIdentity(certificate: chain.leaf)
                 return .verified(chain: Array(chain), identity: identity)

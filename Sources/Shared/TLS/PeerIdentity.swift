@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SwiftASN1
 import X509
 
 /// Who is on the other end of a mutually authenticated connection, read from its validated
@@ -15,11 +16,14 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
     public var spkiSHA256: String
     /// Lower-case hex serial number, for deny lists and audit.
     public var serialNumber: String
+    /// Lower-case hex of the issuer's DER name, so CRL checks match serials per issuer.
+    public var issuerDER: String
 
-    public init(spiffeID: SPIFFEID?, spkiSHA256: String, serialNumber: String) {
+    public init(spiffeID: SPIFFEID?, spkiSHA256: String, serialNumber: String, issuerDER: String = "") {
         self.spiffeID = spiffeID
         self.spkiSHA256 = spkiSHA256
         self.serialNumber = serialNumber
+        self.issuerDER = issuerDER
     }
 
     /// Reads the identity of a certificate that has already been validated.
@@ -41,10 +45,13 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
             return id
         }
         let digest = SHA256.hash(data: Array(certificate.publicKey.subjectPublicKeyInfoBytes))
+        var serializer = DER.Serializer()
+        try? serializer.serialize(certificate.issuer)
         self.init(
             spiffeID: spiffeID,
             spkiSHA256: digest.hexString,
-            serialNumber: Array(certificate.serialNumber.bytes).hexString
+            serialNumber: Array(certificate.serialNumber.bytes).hexString,
+            issuerDER: serializer.serializedBytes.hexString
         )
     }
 

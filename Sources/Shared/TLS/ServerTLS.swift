@@ -12,6 +12,8 @@ import X509
 public struct ServerTLS: Sendable {
     public let sslContext: NIOSSLContext
     public let verifier: PeerCertificateVerifier
+    /// The CRLs in force for this generation; on reload, open connections they revoke are closed.
+    public let revocations: RevocationList
 
     /// ALPN protocols offered: HTTP/2 first, HTTP/1.1 for clients such as `openssl s_client`.
     public static let applicationProtocols = ["h2", "http/1.1"]
@@ -34,7 +36,8 @@ public struct ServerTLS: Sendable {
         } catch {
             throw .contextCreation(detail: "\(error)")
         }
-        self.verifier = PeerCertificateVerifier(roots: loaded.roots, requiredUsage: .clientAuth)
+        self.revocations = try RevocationList(crlFiles: files.crls, caFile: files.ca)
+        self.verifier = PeerCertificateVerifier(roots: loaded.roots, requiredUsage: .clientAuth, revocations: revocations)
     }
 }
 

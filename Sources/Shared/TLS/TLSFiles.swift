@@ -9,11 +9,14 @@ public struct TLSFiles: Sendable, Equatable {
     public var certificate: String
     public var privateKey: String
     public var ca: String
+    /// X.509 CRLs (PEM or DER) of the CA; certificates they list are refused.
+    public var crls: [String]
 
-    public init(certificate: String, privateKey: String, ca: String) {
+    public init(certificate: String, privateKey: String, ca: String, crls: [String] = []) {
         self.certificate = certificate
         self.privateKey = privateKey
         self.ca = ca
+        self.crls = crls
     }
 
     /// Reads and checks every file; a private key readable by group or others is refused.

@@ -26,7 +26,7 @@ struct StorageNodeConfig: Sendable {
 
     static let knownKeys: Set<String> = [
         "listen.host", "listen.port", "region",
-        "tls.certificate", "tls.privateKey", "tls.ca",
+        "tls.certificate", "tls.privateKey", "tls.ca", "tls.crl",
         "keyService.url", "keyService.timeout",
         "stateDirectory", "users.identityPrefix",
         "limits.maxObjectSize", "objects.segmentSize",
@@ -62,7 +62,8 @@ struct StorageNodeConfig: Sendable {
             tls: TLSFiles(
                 certificate: try source.requiredPath("tls.certificate"),
                 privateKey: try source.requiredPath("tls.privateKey"),
-                ca: try source.requiredPath("tls.ca")
+                ca: try source.requiredPath("tls.ca"),
+                crls: try source.paths("tls.crl")
             ),
             keyServiceURL: url.hasSuffix("/") ? String(url.dropLast()) : url,
             keyServiceTimeout: try source.int("keyService.timeout", default: 5, range: 1...120),

@@ -46,7 +46,8 @@ enum StorageNodeDaemon {
 
         let router = Router(context: SplitKeyRequestContext.self)
         router.add(middleware: ErrorShapeMiddleware())
-        router.add(middleware: PeerIdentityMiddleware())
+        let connections = ConnectionRegistry()
+        router.add(middleware: PeerIdentityMiddleware(registry: connections))
         let health = NodeHealth(metadata: metadata, keyService: keyService)
         router.get(RouterPath(StorageNodeAPI.Path.health)) { _, _ in try await health.response() }
         ObjectRoutes(
@@ -77,7 +78,11 @@ enum StorageNodeDaemon {
         )
         let reloader = ReloadService(logger: logger) {
             let fresh = try await StorageNodeConfig.load(path: configPath)
-            tlsStore.replace(with: try ServerTLS(files: fresh.tls))
+            let tls = try ServerTLS(files: fresh.tls)
+            tlsStore.replace(with: tls)
+            let closed = connections.close(where: tls.revocations.isRevoked)
+            for warning in tls.revocations.warnings { listenLogger.warning("\(warning)") }
+            listenLogger.notice("CRLs applied", metadata: ["revokedSerials": "\(tls.revocations.count)", "connectionsClosed": "\(closed)"])
             if fresh.keyServiceURL != config.keyServiceURL || fresh.tls != config.tls {
                 listenLogger.warning("the KeyService URL and the node's client certificate for it change only on restart")
             }

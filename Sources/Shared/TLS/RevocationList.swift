@@ -1,0 +1,121 @@
+import COpenSSLCRL
+import Foundation
+import SwiftASN1
+import X509
+
+/// Certificate serial numbers revoked by the operator's CA, read from X.509 CRLs with OpenSSL 3.
+///
+/// The rules: a CRL counts only if its signature verifies with one of the configured CA
+/// certificates (an unsigned or foreign CRL is an error, not an empty list); a CRL past its
+/// nextUpdate is still applied (revocations never expire) but reported, so the operator fetches
+/// a fresh one. A serial is revoked for certificates issued by the CRL's issuer.
+public struct RevocationList: Sendable, Equatable {
+    /// Issuer DER name bytes (hex) -> revoked serials (lower-case hex, no leading zeros).
+    public private(set) var revoked: [String: Set<String>] = [:]
+    /// Human-readable warnings (stale CRLs).
+    public private(set) var warnings: [String] = []
+
+    public init() {}
+
+    /// Loads every CRL file (PEM or DER), verifying each against `caFile`'s certificates.
+    public init(crlFiles: [String], caFile: String) throws(TLSSetupError) {
+        guard !crlFiles.isEmpty else { return }
+        let cas = try Self.loadCertificates(caFile)
+        defer { cas.forEach { X509_free($0) } }
+        for path in crlFiles {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw .unreadable(path: path, what: "CRL", detail: "cannot read the file")
+            }
+            guard let crl = Self.parseCRL(data) else {
+                throw .unreadable(path: path, what: "CRL", detail: "not a PEM or DER X.509 CRL")
+            }
+            defer { X509_CRL_free(crl) }
+            let signer = cas.first { ca in
+                guard let key = X509_get0_pubkey(ca) else { return false }
+                return X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca)) == 0 && X509_CRL_verify(crl, key) == 1
+            }
+            guard signer != nil else {
+                throw .unreadable(path: path, what: "CRL", detail: "its signature does not verify with any certificate in the CA bundle")
+            }
+            if let next = X509_CRL_get0_nextUpdate(crl), X509_cmp_current_time(next) < 0 {
+                warnings.append("CRL \(path) is past its nextUpdate; fetch a fresh one from the CA")
+            }
+            let issuer = Self.nameHex(X509_CRL_get_issuer(crl))
+            var serials = revoked[issuer] ?? []
+            for index in 0..<splitkey_revoked_count(crl) {
+                guard let entry = splitkey_revoked_at(crl, index), let serial = X509_REVOKED_get0_serialNumber(entry) else { continue }
+                if let hex = Self.serialHex(serial) { serials.insert(hex) }
+            }
+            revoked[issuer] = serials
+        }
+    }
+
+    /// Whether `certificate` is revoked by a loaded CRL of its issuer.
+    public func isRevoked(_ certificate: Certificate) -> Bool {
+        guard !revoked.isEmpty else { return false }
+        var serializer = DER.Serializer()
+        guard (try? serializer.serialize(certificate.issuer)) != nil else { return false }
+        return isRevoked(serial: Array(certificate.serialNumber.bytes).hexString, issuerDER: serializer.serializedBytes.hexString)
+    }
+
+    /// Whether the certificate an identity was read from is revoked.
+    public func isRevoked(_ identity: PeerIdentity) -> Bool {
+        isRevoked(serial: identity.serialNumber, issuerDER: identity.issuerDER)
+    }
+
+    func isRevoked(serial: String, issuerDER: String) -> Bool {
+        revoked[issuerDER]?.contains(Self.normalize(serial)) ?? false
+    }
+
+    public var count: Int { revoked.values.reduce(0) { $0 + $1.count } }
+
+    static func normalize(_ hex: String) -> String {
+        let trimmed = hex.lowercased().drop { $0 == "0" }
+        return trimmed.isEmpty ? "0" : String(trimmed)
+    }
+
+    static func serialHex(_ serial: UnsafePointer<ASN1_INTEGER>) -> String? {
+        guard let bn = ASN1_INTEGER_to_BN(serial, nil) else { return nil }
+        defer { BN_free(bn) }
+        guard let hex = BN_bn2hex(bn) else { return nil }
+        defer { CRYPTO_free(hex, #fileID, #line) }
+        return normalize(String(cString: hex))
+    }
+
+    static func nameHex(_ name: OpaquePointer?) -> String {
+        var out: UnsafeMutablePointer<UInt8>? = nil
+        let length = i2d_X509_NAME(name, &out)
+        guard length > 0, let out else { return "" }
+        defer { CRYPTO_free(out, #fileID, #line) }
+        return UnsafeBufferPointer(start: out, count: Int(length)).hexString
+    }
+
+    static func parseCRL(_ data: Data) -> OpaquePointer? {
+        data.withUnsafeBytes { raw -> OpaquePointer? in
+            guard let base = raw.baseAddress else { return nil }
+            if let bio = BIO_new_mem_buf(base, Int32(raw.count)) {
+                defer { BIO_free(bio) }
+                if let crl = PEM_read_bio_X509_CRL(bio, nil, nil, nil) { return crl }
+            }
+            ERR_clear_error()
+            var pointer: UnsafePointer<UInt8>? = base.assumingMemoryBound(to: UInt8.self)
+            return d2i_X509_CRL(nil, &pointer, raw.count)
+        }
+    }
+
+    static func loadCertificates(_ path: String) throws(TLSSetupError) -> [OpaquePointer] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .unreadable(path: path, what: "CA bundle", detail: "cannot read the file")
+        }
+        var certificates: [OpaquePointer] = []
+        data.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress, let bio = BIO_new_mem_buf(base, Int32(raw.count)) else { return }
+            defer { BIO_free(bio) }
+            while let certificate = PEM_read_bio_X509(bio, nil, nil, nil) {
+                certificates.append(certificate)
+            }
+            ERR_clear_error()
+        }
+        return certificates
+    }
+}
