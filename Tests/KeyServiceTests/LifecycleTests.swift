@@ -289,3 +289,39 @@ struct LifecycleTests {
         }
     }
 }
+
+/// A KEK version refuses new wraps past its wrap count until an admin rotates; the identity
+/// rate limit answers 429 with Retry-After.
+@Test func kekWrapLimitAndIdentityRateLimit() async throws {
+    try await withKeyService(editConfig: {
+        $0 + "lifecycle:\n  kekMaxWraps: 2\nlimits:\n  identityRequestsPerSecond: 1\n  identityBurst: 6\n"
+    }) { ks in
+        try await ks.createUser("alice", region: "eu-west")
+        let node = try ks.client("node-eu-west")
+        func generate() async throws -> APIResponse {
+            try await node.call(.POST, ks.baseURL + KeyServiceAPI.Path.generate, json: KeyServiceAPI.GenerateRequest(user: "alice", context: "c"))
+        }
+        #expect(try await generate().status == .ok)
+        #expect(try await generate().status == .ok)
+        let third = try await generate()
+        #expect(third.status == .conflict)
+        #expect(third.error?.error.code == "kek_rotation_required")
+        let rotated = try await ks.client("admin").call(.POST, ks.baseURL + KeyServiceAPI.Path.user("alice", .rotate))
+        #expect(try rotated.decode(KeyServiceAPI.User.self).currentKEKVersion == 2)
+        #expect(try await generate().status == .ok)
+        // The node has used 4 of its 6-request burst at 1 request/s refill: a few more and it is limited.
+        var limited: APIResponse?
+        for _ in 0..<10 {
+            let response = try await generate()
+            if response.status == .tooManyRequests {
+                limited = response
+                break
+            }
+        }
+        let refused = try #require(limited, "no 429 within 10 requests past a burst of 6")
+        #expect(refused.error?.error.code == "rate_limited")
+        #expect(refused.headers.first(name: "Retry-After") != nil)
+        // Another identity has its own bucket.
+        #expect(try await ks.client("admin").call(.GET, ks.baseURL + KeyServiceAPI.Path.users).status == .ok)
+    }
+}
