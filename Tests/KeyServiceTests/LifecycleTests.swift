@@ -299,7 +299,8 @@ struct LifecycleTests {
         try await ks.createUser("alice", region: "eu-west")
         let node = try ks.client("node-eu-west")
         func generate() async throws -> APIResponse {
-            try await node.call(.POST, ks.baseURL + KeyServiceAPI.Path.generate, json: KeyServiceAPI.GenerateRequest(user: "alice", context: "c"))
+            try await node.call(
+                .POST, ks.baseURL + KeyServiceAPI.Path.generate, json: KeyServiceAPI.GenerateRequest(user: "alice", context: "c"))
         }
         #expect(try await generate().status == .ok)
         #expect(try await generate().status == .ok)

@@ -114,9 +114,10 @@ struct SystemdIntegrationTests {
         await ks.tearDown()
     }
 
-    @Test func socketsPassedBySocketActivationAreReported() async throws {
-        // The daemons do not adopt passed sockets yet (Hummingbird binds by address only); they
-        // must say so, naming the sockets found through sd_listen_fds_with_names.
+    @Test func socketActivatedDaemonServesOnThePassedSocket() async throws {
+        // Real `systemd-socket-activate` holds the listening socket and starts the daemon with it
+        // as fd 3 named "https" on the first connection; the daemon must serve on that socket and
+        // not bind its configured port.
         let activator = try Self.tool("systemd-socket-activate")
         let ks = try await KeyServiceFixture.start()
         var child: ChildProcess?
@@ -133,12 +134,15 @@ struct SystemdIntegrationTests {
             )
             child = activated
             try await activated.waitForLog("Listening on")
-            // systemd-socket-activate starts the daemon on the first connection attempt.
-            try Self.connect(port: activationPort)
-            try await activated.waitForLog("keyservice listening")
-            #expect(activated.log.contains("socket activation is not supported"), "\(activated.log)")
-            #expect(activated.log.contains("https=fd3"), "\(activated.log)")
-            #expect(try await ks.client("admin").call(.GET, ks.baseURL + API.Path.users).status == .ok)
+            // The first request waits in the socket's backlog while the daemon starts.
+            let response = try await ks.client("admin").call(.GET, "https://localhost:\(activationPort)" + API.Path.users)
+            #expect(response.status == .ok)
+            #expect(activated.log.contains("using the socket passed by systemd"), "\(activated.log)")
+            #expect(activated.log.contains("name=https"), "\(activated.log)")
+            // The configured port stays free: the daemon did not bind it.
+            await #expect(throws: (any Error).self) {
+                _ = try await ks.client("admin", http1Only: true).call(.GET, ks.baseURL + API.Path.health)
+            }
             activated.signal(SIGTERM)
             #expect(await activated.waitForExit() == 0)
         } catch {

@@ -13,8 +13,7 @@ import Logging
 /// this process, marks them close-on-exec, and (as called here) removes the variables so no
 /// child process mistakes them for its own.
 ///
-/// The daemons serve through Hummingbird, whose `BindAddress` can only bind a host and port
-/// itself; adopting these sockets is not wired in yet, and the daemons report when they get some.
+/// ``HTTPService`` serves on the socket named `https` (or the only one) when there is one.
 public enum ListenFDs {
     /// One passed socket: its descriptor and its name (`unknown` when the unit gives none).
     public struct Socket: Sendable, Equatable {
@@ -39,22 +38,4 @@ public enum ListenFDs {
         }
     }
 
-    /// Tells the operator that passed sockets are not used (the daemon binds its configured
-    /// address itself, which fails if the .socket unit holds it), instead of leaving a bare
-    /// "address already in use" to puzzle over.
-    public static func reportUnsupported(logger: Logger) {
-        do {
-            let sockets = try take()
-            guard !sockets.isEmpty else { return }
-            logger.warning(
-                """
-                socket activation is not supported by this version: the sockets passed by systemd are not used and \
-                the daemon binds its configured host and port itself; remove the .socket unit
-                """,
-                metadata: ["sockets": "\(sockets.map { "\($0.name)=fd\($0.fd)" })"]
-            )
-        } catch {
-            logger.warning("\(error)")
-        }
-    }
 }

@@ -61,20 +61,21 @@ enum StorageNodeDaemon {
 
         let listenLogger = logger
         let notifier = SystemdNotifier(logger: logger)
-        ListenFDs.reportUnsupported(logger: logger)
-        let app = Application(
+        let app = try HTTPService.make(
             router: router,
-            server: MutualTLSHTTPChannel.builder(store: tlsStore, idleTimeout: .seconds(config.idleTimeout), logger: logger),
-            configuration: .init(address: .hostname(config.host, port: config.port), serverName: nil),
-            onServerRunning: { channel in
+            tls: tlsStore,
+            idleTimeout: .seconds(config.idleTimeout),
+            host: config.host,
+            port: config.port,
+            logger: logger,
+            onRunning: { channel in
                 listenLogger.notice(
                     "storagenode listening",
                     metadata: ["address": "\(channel.localAddress?.description ?? "?")", "keyService": "\(config.keyServiceURL)"]
                 )
                 let address = channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
                 notifier.ready(status: "listening on \(address)")
-            },
-            logger: logger
+            }
         )
         let reloader = ReloadService(logger: logger) {
             let fresh = try await StorageNodeConfig.load(path: configPath)
