@@ -16,10 +16,12 @@ public final class StorageNodeFixture: @unchecked Sendable {
     public static func start(
         label: String = #function,
         editKeyServiceConfig: (String) -> String = { $0 },
-        editNodeConfig: @escaping (String) -> String = { $0 }
+        editNodeConfig: @escaping (String) -> String = { $0 },
+        keyServiceEnvironment: [String: String] = [:],
+        nodeEnvironment: [String: String] = [:]
     ) async throws -> StorageNodeFixture {
-        let ks = try await KeyServiceFixture.start(label: label, editConfig: editKeyServiceConfig)
-        let fixture = StorageNodeFixture(ks: ks, port: try freeLoopbackPort())
+        let ks = try await KeyServiceFixture.start(label: label, editConfig: editKeyServiceConfig, environment: keyServiceEnvironment)
+        let fixture = StorageNodeFixture(ks: ks, port: try freeLoopbackPort(), environment: nodeEnvironment)
         do {
             for (user, region) in [("alice", "eu-west"), ("bob", "eu-west"), ("carol", "us-east")] {
                 try await ks.createUser(user, region: region)
@@ -36,9 +38,13 @@ public final class StorageNodeFixture: @unchecked Sendable {
         return fixture
     }
 
-    private init(ks: KeyServiceFixture, port: Int) {
+    /// Extra environment of every `storagenode serve` this fixture starts.
+    public let environment: [String: String]
+
+    private init(ks: KeyServiceFixture, port: Int, environment: [String: String]) {
         self.ks = ks
         self.port = port
+        self.environment = environment
     }
 
     public var baseURL: String { "https://localhost:\(port)" }
@@ -50,11 +56,11 @@ public final class StorageNodeFixture: @unchecked Sendable {
         let node = try ChildProcess(
             executable: try TestPaths.binary("storagenode"),
             arguments: ["serve", "--config", ks.path("storagenode-eu-west.yaml")],
-            environment: [
+            environment: environment.merging([
                 "SPLITKEY_LISTEN_PORT": String(port),
                 "SPLITKEY_KEY_SERVICE_URL": keyServiceURL ?? ks.baseURL,
                 "SPLITKEY_KEY_SERVICE_TIMEOUT": "2",
-            ],
+            ]) { _, fixed in fixed },
             logURL: ks.dir.appendingPathComponent("storagenode-\(UUID().uuidString.prefix(6)).log")
         )
         self.node = node
@@ -115,9 +121,17 @@ public func withStorageNode(
     label: String = #function,
     editKeyServiceConfig: (String) -> String = { $0 },
     editNodeConfig: @escaping (String) -> String = { $0 },
+    keyServiceEnvironment: [String: String] = [:],
+    nodeEnvironment: [String: String] = [:],
     _ body: (StorageNodeFixture) async throws -> Void
 ) async throws {
-    let env = try await StorageNodeFixture.start(label: label, editKeyServiceConfig: editKeyServiceConfig, editNodeConfig: editNodeConfig)
+    let env = try await StorageNodeFixture.start(
+        label: label,
+        editKeyServiceConfig: editKeyServiceConfig,
+        editNodeConfig: editNodeConfig,
+        keyServiceEnvironment: keyServiceEnvironment,
+        nodeEnvironment: nodeEnvironment
+    )
     do {
         try await body(env)
     } catch {

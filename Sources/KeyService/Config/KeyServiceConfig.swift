@@ -14,6 +14,9 @@ struct KeyServiceConfig: Sendable {
     var idleTimeout: Int
     var policy: AccessPolicy
     var logLevel: String
+    /// Plain-HTTP Prometheus listener; nil (no `metrics.port`) disables it.
+    var metricsHost: String
+    var metricsPort: Int?
     var lifecycle: LifecycleSettings
     var limits: RateLimitSettings
     var auditFile: String
@@ -25,7 +28,7 @@ struct KeyServiceConfig: Sendable {
         "tls.certificate", "tls.privateKey", "tls.ca", "tls.crl",
         "stateDirectory", "rootKeyFile", "cacheTTL", "idleTimeout",
         "policy.grants", "policy.deny", "policy.nodesMayCreateUsers",
-        "log.level", "audit.file", "audit.keyFile",
+        "log.level", "metrics.host", "metrics.port", "audit.file", "audit.keyFile",
         "policy.deniedReasons", "policy.deniedReasonsByRegion",
         "lifecycle.destroyDelay", "lifecycle.kekMaxAge", "lifecycle.kekMaxWraps",
         "limits.identityRequestsPerSecond", "limits.identityBurst",
@@ -75,6 +78,8 @@ struct KeyServiceConfig: Sendable {
             idleTimeout: try source.int("idleTimeout", default: 60, range: 1...3600),
             policy: policy,
             logLevel: logLevel,
+            metricsHost: source.string("metrics.host", default: "127.0.0.1"),
+            metricsPort: source.raw("metrics.port") == nil ? nil : try source.int("metrics.port", default: 0, range: 0...65535),
             lifecycle: LifecycleSettings(
                 destroyDelay: try source.int("lifecycle.destroyDelay", default: 7 * 86_400, range: 0...(366 * 86_400)),
                 kekMaxAge: try source.int("lifecycle.kekMaxAge", default: 365 * 86_400, range: 60...(10 * 366 * 86_400)),

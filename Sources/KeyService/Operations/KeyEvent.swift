@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 
 /// One structured log line per key operation, granted or refused.
 ///
@@ -28,6 +29,7 @@ struct KeyEvent {
     }
 
     func log(to logger: Logger) {
+        Counter(label: "splitkey_key_operations_total", dimensions: [("op", op), ("outcome", outcome)]).increment()
         var metadata: Logger.Metadata = [
             "SPLITKEY_OP": .string(op),
             "SPLITKEY_USER": .string(user),

@@ -14,6 +14,7 @@ enum KeyServiceDaemon {
     static func run(configPath: String) async throws {
         let config = try await KeyServiceConfig.load(path: configPath)
         LogSetup.bootstrap(level: Logger.Level(rawValue: config.logLevel) ?? .info)
+        MetricsExport.bootstrap()
         var logger = Logger(label: "keyservice")
         logger[metadataKey: "service"] = "keyservice"
 
@@ -55,6 +56,7 @@ enum KeyServiceDaemon {
         let connections = ConnectionRegistry()
 
         let router = Router(context: SplitKeyRequestContext.self)
+        router.add(middleware: MetricsMiddleware<SplitKeyRequestContext>())
         router.add(middleware: ErrorShapeMiddleware())
         router.add(middleware: PeerIdentityMiddleware(registry: connections))
         KeyServiceRoutes(
@@ -106,8 +108,12 @@ enum KeyServiceDaemon {
                     .init(service: SystemdWatchdogService(notifier: notifier, logger: logger)),
                     .init(service: app),
                     .init(service: reloader),
-                    .init(service: SystemdStoppingService(notifier: notifier)),
-                ],
+                ]
+                    + (config.metricsPort.map {
+                        [.init(service: MetricsExport.listener(host: config.metricsHost, port: $0, logger: logger))]
+                    } ?? []) + [
+                        .init(service: SystemdStoppingService(notifier: notifier))
+                    ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -23,6 +23,9 @@ struct StorageNodeConfig: Sendable {
     var dataKeyCacheEntries: Int
     var idleTimeout: Int
     var logLevel: String
+    /// Plain-HTTP Prometheus listener; nil (no `metrics.port`) disables it.
+    var metricsHost: String
+    var metricsPort: Int?
 
     static let knownKeys: Set<String> = [
         "listen.host", "listen.port", "region",
@@ -31,7 +34,7 @@ struct StorageNodeConfig: Sendable {
         "stateDirectory", "users.identityPrefix",
         "limits.maxObjectSize", "objects.segmentSize",
         "dataKeys.maxAge", "dataKeys.maxObjects", "dataKeys.cacheEntries",
-        "idleTimeout", "log.level",
+        "idleTimeout", "log.level", "metrics.host", "metrics.port",
     ]
 
     static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment)
@@ -76,7 +79,9 @@ struct StorageNodeConfig: Sendable {
             dataKeyMaxObjects: try source.int("dataKeys.maxObjects", default: 100_000, range: 1...1_000_000_000),
             dataKeyCacheEntries: try source.int("dataKeys.cacheEntries", default: 10_000, range: 1...10_000_000),
             idleTimeout: try source.int("idleTimeout", default: 60, range: 1...3600),
-            logLevel: logLevel
+            logLevel: logLevel,
+            metricsHost: source.string("metrics.host", default: "127.0.0.1"),
+            metricsPort: source.raw("metrics.port") == nil ? nil : try source.int("metrics.port", default: 0, range: 0...65535)
         )
     }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Metrics
 import NIOConcurrencyHelpers
 
 /// Plaintext data keys in memory only, each for no longer than the `cacheTTL` the KeyService
@@ -21,7 +22,16 @@ final class DataKeyCache: Sendable {
         self.capacity = capacity
     }
 
+    private let hits = Counter(label: "splitkey_dek_cache_hits_total")
+    private let misses = Counter(label: "splitkey_dek_cache_misses_total")
+
     func get(_ id: Int64) -> SymmetricKey? {
+        let key = lookup(id)
+        (key == nil ? misses : hits).increment()
+        return key
+    }
+
+    private func lookup(_ id: Int64) -> SymmetricKey? {
         let now = ContinuousClock.now
         return entries.withLockedValue { entries in
             guard var entry = entries[id] else { return nil }

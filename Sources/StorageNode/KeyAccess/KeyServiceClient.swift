@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Crypto
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 import Shared
@@ -107,9 +108,16 @@ struct KeyServiceClient: Sendable {
                 guard remaining > backoff else { break }
                 try? await Task.sleep(for: .milliseconds(Int(backoff)))
             }
+            let started = ContinuousClock.now
             do {
-                return try await once(path, body, deadline: deadline)
+                let result: Response = try await once(path, body, deadline: deadline)
+                Timer(label: "splitkey_keyservice_call_duration", dimensions: [("path", path)]).record(
+                    duration: ContinuousClock.now - started)
+                return result
             } catch {
+                Timer(label: "splitkey_keyservice_call_duration", dimensions: [("path", path)]).record(
+                    duration: ContinuousClock.now - started)
+                Counter(label: "splitkey_keyservice_call_errors_total", dimensions: [("path", path), ("kind", error.kind)]).increment()
                 lastError = error
                 guard case .unavailable = error else { throw error }
                 logger.warning("KeyService call failed", metadata: ["path": "\(path)", "attempt": "\(attempt + 1)", "error": "\(error)"])
@@ -157,6 +165,16 @@ struct KeyServiceClient: Sendable {
 
 /// Why a data key could not be had.
 enum KeyAccessError: Error, Sendable, CustomStringConvertible {
+    /// A short label for metrics.
+    var kind: String {
+        switch self {
+        case .unavailable: "unavailable"
+        case .refused: "refused"
+        case .integrity: "integrity"
+        case .protocolViolation: "protocol"
+        }
+    }
+
     /// Down, slow, overloaded or unreachable: retry later.
     case unavailable(String)
     /// The key holder said no (policy, region, disabled user).

@@ -11,6 +11,7 @@ enum StorageNodeDaemon {
     static func run(configPath: String) async throws {
         let config = try await StorageNodeConfig.load(path: configPath)
         LogSetup.bootstrap(level: Logger.Level(rawValue: config.logLevel) ?? .info)
+        MetricsExport.bootstrap()
         var logger = Logger(label: "storagenode")
         logger[metadataKey: "service"] = "storagenode"
         logger[metadataKey: "region"] = .string(config.region)
@@ -45,6 +46,7 @@ enum StorageNodeDaemon {
         }
 
         let router = Router(context: SplitKeyRequestContext.self)
+        router.add(middleware: MetricsMiddleware<SplitKeyRequestContext>())
         router.add(middleware: ErrorShapeMiddleware())
         let connections = ConnectionRegistry()
         router.add(middleware: PeerIdentityMiddleware(registry: connections))
@@ -96,8 +98,12 @@ enum StorageNodeDaemon {
                     .init(service: SystemdWatchdogService(notifier: notifier, logger: logger)),
                     .init(service: app),
                     .init(service: reloader),
-                    .init(service: SystemdStoppingService(notifier: notifier)),
-                ],
+                ]
+                    + (config.metricsPort.map {
+                        [.init(service: MetricsExport.listener(host: config.metricsHost, port: $0, logger: logger))]
+                    } ?? []) + [
+                        .init(service: SystemdStoppingService(notifier: notifier))
+                    ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
