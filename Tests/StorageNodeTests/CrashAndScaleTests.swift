@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Crypto
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import Shared
@@ -19,14 +20,17 @@ struct CrashAndScaleTests {
                 var body: [UInt8]
                 var acknowledged: Bool
             }
-            let deadline = ContinuousClock.now + .milliseconds(1500)
+            // Kill once 20 writes were acknowledged (or after 60 s on a very slow machine), so the
+            // test means the same whatever the load; writers stop at the first failure after it.
+            let acks = ManagedAtomicCounter()
+            let killed = ManagedAtomicCounter()
             let attempts = await withTaskGroup(of: [Attempt].self) { group in
                 for worker in 0..<6 {
                     group.addTask {
                         var mine: [Attempt] = []
                         var n = 0
-                        // Bounded: at most 400 writes per worker, and only until shortly after the kill.
-                        while n < 400 && ContinuousClock.now < deadline + .seconds(2) {
+                        // Bounded: at most 400 writes per worker.
+                        while n < 400 {
                             let size = [100, 70_000, 150_000][n % 3]
                             let body = RandomBytes.bytes(size)
                             let key = "w\(worker)/\(n)"
@@ -36,14 +40,19 @@ struct CrashAndScaleTests {
                             }
                             mine.append(Attempt(key: key, body: body, acknowledged: ok))
                             n += 1
-                            if !ok && ContinuousClock.now > deadline { break }
+                            if ok { acks.increment() }
+                            if !ok && killed.value > 0 { break }
                         }
                         return mine
                     }
                 }
                 group.addTask {
-                    try? await Task.sleep(until: deadline)
+                    let limit = ContinuousClock.now + .seconds(60)
+                    while acks.value < 20 && ContinuousClock.now < limit {
+                        try? await Task.sleep(for: .milliseconds(20))
+                    }
                     await env.stopNode(signal: SIGKILL)
+                    killed.increment()
                     return []
                 }
                 var all: [Attempt] = []
@@ -119,6 +128,13 @@ struct CrashAndScaleTests {
             #expect(peakKiB < 200 * 1024, "node peak RSS \(peakKiB) KiB is not bounded by a few segments")
         }
     }
+}
+
+/// A counter shared by test tasks.
+final class ManagedAtomicCounter: Sendable {
+    private let box = NIOLockedValueBox(0)
+    func increment() { box.withLockedValue { $0 += 1 } }
+    var value: Int { box.withLockedValue { $0 } }
 }
 
 /// VmHWM (peak resident set) of a process, from /proc.

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Shared
 import SwiftASN1
 import X509
 
@@ -24,6 +25,16 @@ struct CertificateFactory {
 
     let validity: TimeInterval
 
+    /// A random positive serial of at most 159 bits: RFC 5280 allows 20 octets, and a 160-bit
+    /// value with its top bit set would need a 21st (a leading zero) to stay positive, which
+    /// strict parsers (Python's cryptography, some CRL tools) refuse.
+    static func serialNumber() -> Certificate.SerialNumber {
+        var bytes = RandomBytes.bytes(20)
+        bytes[0] &= 0x7f
+        if bytes[0] == 0 { bytes[0] = 0x01 }
+        return Certificate.SerialNumber(bytes: bytes)
+    }
+
     func makeCA(commonName: String, now: Date = Date()) throws -> Issued {
         let key = P256.Signing.PrivateKey()
         let name = try DistinguishedName {
@@ -33,7 +44,7 @@ struct CertificateFactory {
         let publicKey = Certificate.PublicKey(key.publicKey)
         let certificate = try Certificate(
             version: .v3,
-            serialNumber: Certificate.SerialNumber(),
+            serialNumber: Self.serialNumber(),
             publicKey: publicKey,
             notValidBefore: now.addingTimeInterval(-300),
             notValidAfter: now.addingTimeInterval(validity),
@@ -72,7 +83,7 @@ struct CertificateFactory {
             }
         let certificate = try Certificate(
             version: .v3,
-            serialNumber: Certificate.SerialNumber(),
+            serialNumber: Self.serialNumber(),
             publicKey: publicKey,
             notValidBefore: now.addingTimeInterval(-300),
             notValidAfter: now.addingTimeInterval(validity),

@@ -55,10 +55,7 @@ enum KeyServiceDaemon {
         stateStore.update { $0.revoked = revoked }
         let connections = ConnectionRegistry()
 
-        let router = Router(context: SplitKeyRequestContext.self)
-        router.add(middleware: MetricsMiddleware<SplitKeyRequestContext>())
-        router.add(middleware: ErrorShapeMiddleware())
-        router.add(middleware: PeerIdentityMiddleware(registry: connections))
+        let router = DaemonHost.makeRouter(connections: connections)
         KeyServiceRoutes(
             state: stateStore,
             operations: operations,
@@ -70,55 +67,27 @@ enum KeyServiceDaemon {
             identityRequests: TokenBuckets(rate: config.limits.identityRequestsPerSecond, burst: config.limits.identityBurst)
         ).register(on: router)
 
-        let listenLogger = logger
-        let notifier = SystemdNotifier(logger: logger)
-        let app = try HTTPService.make(
-            router: router,
+        let reloadLogger = logger
+        let host = DaemonHost(
+            name: "keyservice",
             tls: tlsStore,
-            idleTimeout: .seconds(config.idleTimeout),
+            connections: connections,
             host: config.host,
             port: config.port,
+            idleTimeout: .seconds(config.idleTimeout),
+            metrics: config.metricsPort.map { (config.metricsHost, $0) },
+            listeningMetadata: [:],
             logger: logger,
-            onRunning: { channel in
-                listenLogger.notice(
-                    "keyservice listening",
-                    metadata: ["address": "\(channel.localAddress?.description ?? "?")", "version": "\(SplitKeyVersion.current)"]
-                )
-                let address = channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
-                notifier.ready(status: "listening on \(address)")
+            reload: {
+                let fresh = try await KeyServiceConfig.load(path: configPath)
+                if fresh.host != config.host || fresh.port != config.port || fresh.stateDirectory != config.stateDirectory {
+                    reloadLogger.warning("listen address and state directory changes take effect only on restart")
+                }
+                stateStore.update { $0.policy = fresh.policy }
+                return fresh.tls
             }
         )
-        let reloader = ReloadService(logger: logger) {
-            let fresh = try await KeyServiceConfig.load(path: configPath)
-            if fresh.host != config.host || fresh.port != config.port || fresh.stateDirectory != config.stateDirectory {
-                listenLogger.warning("listen address and state directory changes take effect only on restart")
-            }
-            let tls = try ServerTLS(files: fresh.tls)
-            tlsStore.replace(with: tls)
-            let closed = connections.close(where: tls.revocations.isRevoked)
-            for warning in tls.revocations.warnings { listenLogger.warning("\(warning)") }
-            listenLogger.notice("CRLs applied", metadata: ["revokedSerials": "\(tls.revocations.count)", "connectionsClosed": "\(closed)"])
-            stateStore.update { $0.policy = fresh.policy }
-        }
-        let group = ServiceGroup(
-            configuration: .init(
-                // Watchdog first (shut down last, so it keeps pinging while the listener drains),
-                // STOPPING=1 last (the group signals graceful shutdown in reverse order).
-                services: [
-                    .init(service: SystemdWatchdogService(notifier: notifier, logger: logger)),
-                    .init(service: app),
-                    .init(service: reloader),
-                ]
-                    + (config.metricsPort.map {
-                        [.init(service: MetricsExport.listener(host: config.metricsHost, port: $0, logger: logger))]
-                    } ?? []) + [
-                        .init(service: SystemdStoppingService(notifier: notifier))
-                    ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
-        )
-        try await group.run()
+        try await host.run(router: router)
         logger.notice("keyservice stopped")
     }
 }

@@ -45,11 +45,8 @@ enum StorageNodeDaemon {
             throw ConfigurationError.invalid("users.identityPrefix", configPath, "not a SPIFFE ID")
         }
 
-        let router = Router(context: SplitKeyRequestContext.self)
-        router.add(middleware: MetricsMiddleware<SplitKeyRequestContext>())
-        router.add(middleware: ErrorShapeMiddleware())
         let connections = ConnectionRegistry()
-        router.add(middleware: PeerIdentityMiddleware(registry: connections))
+        let router = DaemonHost.makeRouter(connections: connections)
         let health = NodeHealth(metadata: metadata, keyService: keyService)
         router.get(RouterPath(StorageNodeAPI.Path.health)) { _, _ in try await health.response() }
         ObjectRoutes(
@@ -61,54 +58,26 @@ enum StorageNodeDaemon {
             segmentSize: config.segmentSize
         ).register(on: router)
 
-        let listenLogger = logger
-        let notifier = SystemdNotifier(logger: logger)
-        let app = try HTTPService.make(
-            router: router,
+        let reloadLogger = logger
+        let host = DaemonHost(
+            name: "storagenode",
             tls: tlsStore,
-            idleTimeout: .seconds(config.idleTimeout),
+            connections: connections,
             host: config.host,
             port: config.port,
+            idleTimeout: .seconds(config.idleTimeout),
+            metrics: config.metricsPort.map { (config.metricsHost, $0) },
+            listeningMetadata: ["keyService": "\(config.keyServiceURL)"],
             logger: logger,
-            onRunning: { channel in
-                listenLogger.notice(
-                    "storagenode listening",
-                    metadata: ["address": "\(channel.localAddress?.description ?? "?")", "keyService": "\(config.keyServiceURL)"]
-                )
-                let address = channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
-                notifier.ready(status: "listening on \(address)")
+            reload: {
+                let fresh = try await StorageNodeConfig.load(path: configPath)
+                if fresh.keyServiceURL != config.keyServiceURL || fresh.tls.certificate != config.tls.certificate {
+                    reloadLogger.warning("the KeyService URL and the node's client certificate for it change only on restart")
+                }
+                return fresh.tls
             }
         )
-        let reloader = ReloadService(logger: logger) {
-            let fresh = try await StorageNodeConfig.load(path: configPath)
-            let tls = try ServerTLS(files: fresh.tls)
-            tlsStore.replace(with: tls)
-            let closed = connections.close(where: tls.revocations.isRevoked)
-            for warning in tls.revocations.warnings { listenLogger.warning("\(warning)") }
-            listenLogger.notice("CRLs applied", metadata: ["revokedSerials": "\(tls.revocations.count)", "connectionsClosed": "\(closed)"])
-            if fresh.keyServiceURL != config.keyServiceURL || fresh.tls != config.tls {
-                listenLogger.warning("the KeyService URL and the node's client certificate for it change only on restart")
-            }
-        }
-        let group = ServiceGroup(
-            configuration: .init(
-                // Watchdog first (shut down last, so it keeps pinging while the listener drains),
-                // STOPPING=1 last (the group signals graceful shutdown in reverse order).
-                services: [
-                    .init(service: SystemdWatchdogService(notifier: notifier, logger: logger)),
-                    .init(service: app),
-                    .init(service: reloader),
-                ]
-                    + (config.metricsPort.map {
-                        [.init(service: MetricsExport.listener(host: config.metricsHost, port: $0, logger: logger))]
-                    } ?? []) + [
-                        .init(service: SystemdStoppingService(notifier: notifier))
-                    ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
-        )
-        try await group.run()
+        try await host.run(router: router)
         await keyService.shutdown()
         logger.notice("storagenode stopped")
     }
