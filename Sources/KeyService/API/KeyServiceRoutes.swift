@@ -219,13 +219,13 @@ struct KeyServiceRoutes: Sendable {
             event.outcome = "refused"
             event.detail = error.code
             // A refusal gives nothing away, so it is refused whether or not its record lands.
-            try? await audit.append(event.auditEvent)
+            try? await audit.append(event)
             event.log(to: context.logger)
             throw error
         }
         do {
             // Fail closed: the answer (possibly a key) leaves only once its record is durable.
-            try await audit.append(event.auditEvent)
+            try await audit.append(event)
         } catch {
             event.outcome = "refused"
             event.detail = "audit_unavailable"

@@ -17,19 +17,8 @@ import Shared
 /// every caller of that batch gets an error and the KeyService refuses the operation (fail
 /// closed); ``lastFailure`` then turns health DEGRADED until a write succeeds again.
 final class AuditLog: Sendable {
-    struct Event: Sendable {
-        var op: String
-        var user: String
-        var peer: String
-        var region: String?
-        var reason: String?
-        var outcome: String
-        var requestID: String
-        var detail: String?
-    }
-
     private struct Pending {
-        var event: Event
+        var event: KeyEvent
         var continuation: CheckedContinuation<Void, any Error>
     }
 
@@ -74,7 +63,7 @@ final class AuditLog: Sendable {
 
     var lastFailure: String? { state.withLockedValue { $0.lastFailure } }
 
-    func append(_ event: Event) async throws {
+    func append(_ event: KeyEvent) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let startFlusher = state.withLockedValue { state -> Bool in
                 state.pending.append(Pending(event: event, continuation: continuation))
@@ -111,7 +100,7 @@ final class AuditLog: Sendable {
                         op: item.event.op,
                         user: item.event.user,
                         peer: item.event.peer,
-                        region: item.event.region,
+                        region: item.event.region?.isEmpty == true ? nil : item.event.region,
                         reason: item.event.reason,
                         outcome: item.event.outcome,
                         requestId: item.event.requestID,

@@ -5,7 +5,7 @@ import Metrics
 ///
 /// Field names follow the audit fields of the design (`SPLITKEY_OP`, `SPLITKEY_USER`, ...) so the
 /// journald and audit-chain work can reuse them unchanged.
-struct KeyEvent {
+struct KeyEvent: Sendable {
     var op: String
     var user: String
     var peer: String
@@ -14,19 +14,6 @@ struct KeyEvent {
     var outcome: String
     var requestID: String
     var detail: String?
-
-    var auditEvent: AuditLog.Event {
-        AuditLog.Event(
-            op: op,
-            user: user,
-            peer: peer,
-            region: region?.isEmpty == true ? nil : region,
-            reason: reason,
-            outcome: outcome,
-            requestID: requestID,
-            detail: detail
-        )
-    }
 
     func log(to logger: Logger) {
         Counter(label: "splitkey_key_operations_total", dimensions: [("op", op), ("outcome", outcome)]).increment()

@@ -158,7 +158,7 @@ struct KeyOperations: Sendable {
             throw APIError.conflict(
                 "KEK v\(version) of user \(user.id) reached its wrap limit; an admin must rotate it", code: "kek_rotation_required")
         }
-        return (try await loadKEK(user: user, version: version), version)
+        return (try open(record, user: user), version)
     }
 
     private func wrap(_ dataKey: SymmetricKey, kek: SymmetricKey, version: UInt32, user: UserRecord, context: String) throws(APIError)
@@ -198,6 +198,11 @@ struct KeyOperations: Sendable {
         guard let record = try await storeCall({ try await store.kek(userID: user.id, version: version) }) else {
             throw APIError(.unprocessableContent, code: "unknown_kek_version", "user \(user.id) has no KEK version \(version)")
         }
+        return try open(record, user: user)
+    }
+
+    private func open(_ record: SealedKEKRecord, user: UserRecord) throws(APIError) -> SymmetricKey {
+        let version = record.version
         do {
             return try sealer.open(record.sealed, userID: user.id, version: version)
         } catch {
