@@ -24,14 +24,15 @@ struct KeyServiceOutageTests {
             #expect(await env.ks.stop() == 0)
             // Cached: still served.
             #expect(try await alice.send(.GET, env.objectURL("a")).body == Data(a))
-            // Not cached: 503 with Retry-After, well within the node's 2 s KeyService deadline.
+            // Not cached: 503 with Retry-After. A refused connection fails at once, so the answer
+            // comes before the node's 2 s KeyService deadline, not at it (retries take ~300 ms).
             let started = ContinuousClock.now
             let refused = try await bob.send(.GET, env.objectURL("b"))
             let elapsed = ContinuousClock.now - started
             #expect(refused.status == .serviceUnavailable)
             #expect(refused.error?.error.code == "key_service_unavailable")
             #expect(refused.headers.first(name: "Retry-After") == "5")
-            #expect(elapsed < .seconds(3), "503 took \(elapsed)")
+            #expect(elapsed < .seconds(2), "503 took \(elapsed): the node waited out its deadline")
             // New writes need the KeyService too (bob has no cached key after the restart).
             #expect(try await bob.send(.PUT, env.objectURL("b2"), body: [1]).status == .serviceUnavailable)
             let health = try await alice.send(.GET, env.baseURL + "/v1/health").decode(KeyServiceAPI.Health.self)

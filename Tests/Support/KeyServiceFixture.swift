@@ -77,6 +77,13 @@ public final class KeyServiceFixture: @unchecked Sendable {
         return await daemon.waitForExit()
     }
 
+    /// kill -9: no shutdown path runs; ``start()`` brings it back on the same state.
+    @discardableResult
+    public func kill() async -> Int32 {
+        daemon.signal(SIGKILL)
+        return await daemon.waitForExit()
+    }
+
     /// An HTTP client presenting `identity` (a file stem of the PKI: "admin", "node-eu-west", ...).
     public func client(_ identity: String, http1Only: Bool = false, readTimeout: Int64 = 20) throws -> HTTPClient {
         let key = identity + (http1Only ? "/h1" : "") + "/\(readTimeout)"

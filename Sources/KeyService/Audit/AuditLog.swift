@@ -90,7 +90,7 @@ final class AuditLog: Sendable {
             var seq = startSeq
             var mac = startMAC
             var bytes = Data()
-            let now = ISO8601DateFormatter().string(from: Date())
+            let now = Timestamps.string(Date())
             do {
                 for item in batch {
                     seq += 1

@@ -28,22 +28,22 @@ struct AuditRecord: Codable, Sendable, Equatable {
     func macInput() throws -> Data {
         var copy = self
         copy.mac = nil
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(copy)
+        return try Self.canonicalEncoder.encode(copy)
     }
 
+    /// One configured encoder for every record; encoding does not mutate it.
+    private static let canonicalEncoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
     func computeMAC(key: SymmetricKey) throws -> String {
-        var hmac = HMAC<SHA256>(key: key)
-        hmac.update(data: Array(prev.utf8))
-        hmac.update(data: try macInput())
-        return Data(hmac.finalize()).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(MessageAuthentication.hmacSHA256(key: key, Array(prev.utf8), Array(try macInput())))
     }
 
     func line() throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self) + Data("\n".utf8)
+        try Self.canonicalEncoder.encode(self) + Data("\n".utf8)
     }
 }
 

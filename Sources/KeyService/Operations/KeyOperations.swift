@@ -147,7 +147,7 @@ struct KeyOperations: Sendable {
         guard let record = try await storeCall({ try await store.kek(userID: user.id, version: version) }) else {
             throw APIError(.internalServerError, code: "kek_missing", "user \(user.id) has no current KEK version \(version)")
         }
-        if let created = ISO8601DateFormatter().date(from: record.createdAt),
+        if let created = Timestamps.date(record.createdAt),
             Date().timeIntervalSince(created) > TimeInterval(lifecycle.kekMaxAge)
         {
             throw APIError.conflict(

@@ -105,7 +105,7 @@ struct UserAdministration: Sendable {
         guard Identifiers.isValidRegion(region) else {
             throw APIError.badRequest("'\(region)' is not a valid region (a-z, 0-9 and '-', up to 63 characters)", code: "invalid_region")
         }
-        let now = ISO8601DateFormatter().string(from: Date())
+        let now = Timestamps.string(Date())
         let sealed: [UInt8]
         do {
             sealed = try sealer.seal(kek: RandomBytes.key256(), userID: userID, version: 1)
@@ -165,7 +165,7 @@ struct UserAdministration: Sendable {
             currentKEKVersion: user.currentKEKVersion,
             minKEKVersion: user.minKEKVersion,
             createdAt: user.createdAt,
-            destroyAfter: user.destroyAfter.map { ISO8601DateFormatter().string(from: $0) },
+            destroyAfter: user.destroyAfter.map { Timestamps.string($0) },
             unwrapLocked: user.unwrapLocked
         )
     }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Shared
 
 /// The embedded ``KeyStore``: one SQLite file in the state directory, WAL journal,
 /// `synchronous=FULL` so a committed user or KEK survives power loss, and `secure_delete` so
@@ -79,7 +80,9 @@ struct SQLiteKeyStore: KeyStore {
 
     func user(id: String) async throws(KeyStoreError) -> UserRecord? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id]).map(Self.user(from:))
+            // Cached statements: compiling the SQL (and GRDB's authorizer pass) on every unwrap
+            // cost more than running it.
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM users WHERE id = ?"), arguments: [id]).map(Self.user(from:))
         }
     }
 
@@ -93,8 +96,7 @@ struct SQLiteKeyStore: KeyStore {
     func kek(userID: String, version: UInt32) async throws(KeyStoreError) -> SealedKEKRecord? {
         try await read { db in
             try Row.fetchOne(
-                db,
-                sql: "SELECT * FROM kek_versions WHERE user_id = ? AND version = ?",
+                db.cachedStatement(sql: "SELECT * FROM kek_versions WHERE user_id = ? AND version = ?"),
                 arguments: [userID, Int64(version)]
             ).map(Self.kek(from:))
         }
@@ -125,7 +127,7 @@ struct SQLiteKeyStore: KeyStore {
             let version = user.currentKEKVersion + 1
             try db.execute(
                 sql: "INSERT INTO kek_versions (user_id, version, sealed, created_at) VALUES (?, ?, ?, ?)",
-                arguments: [userID, Int64(version), Data(try seal(version)), ISO8601DateFormatter().string(from: Date())]
+                arguments: [userID, Int64(version), Data(try seal(version)), Timestamps.string(Date())]
             )
             user.currentKEKVersion = version
             try Self.save(user, in: db, insert: false)
@@ -154,7 +156,7 @@ struct SQLiteKeyStore: KeyStore {
             }
             guard now >= after else {
                 throw KeyStoreError.refused(
-                    "user \(userID) may be destroyed from \(ISO8601DateFormatter().string(from: after)); cancel or wait"
+                    "user \(userID) may be destroyed from \(Timestamps.string(after)); cancel or wait"
                 )
             }
             // secure_delete overwrites the freed rows in the database pages.
@@ -202,7 +204,7 @@ struct SQLiteKeyStore: KeyStore {
             if revoked {
                 try db.execute(
                     sql: "INSERT OR IGNORE INTO revoked_identities (matcher, created_at) VALUES (?, ?)",
-                    arguments: [matcher, ISO8601DateFormatter().string(from: Date())]
+                    arguments: [matcher, Timestamps.string(Date())]
                 )
             } else {
                 try db.execute(sql: "DELETE FROM revoked_identities WHERE matcher = ?", arguments: [matcher])

@@ -2,6 +2,8 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOCore
+import NIOHTTP1
 
 /// Turns every failure into the one JSON error shape, adds `X-Request-Id` to every response,
 /// and writes one log line per request.
@@ -26,6 +28,13 @@ public struct ErrorShapeMiddleware: RouterMiddleware {
         } catch {
             let apiError = Self.apiError(for: error, logger: context.logger)
             response = Self.render(apiError, requestID: context.requestID)
+            if request.method == .head {
+                // A HEAD answer carries no content (RFC 9110 section 9.3.2): HTTP/1.1's encoder drops
+                // it, but over HTTP/2 it would go out as DATA and clients reset the stream.
+                let length = response.body.contentLength
+                response.body = .init()
+                response.headers[.contentLength] = length.map(String.init)
+            }
         }
         response.headers[Self.requestIDHeader] = context.requestID
         let elapsed = ContinuousClock.now - started
@@ -52,6 +61,14 @@ public struct ErrorShapeMiddleware: RouterMiddleware {
             let code = error.status == .notFound ? "not_found" : (error.status.code < 500 ? "bad_request" : "internal")
             if error.status.code >= 500 { logger.error("request failed", metadata: ["error": "\(error)"]) }
             return APIError(error.status, code: code, error.body ?? error.status.reasonPhrase)
+        case let error as NIOTooManyBytesError:
+            // A route that collects a body itself (not through decodeJSON) and gets too much.
+            return APIError(
+                .contentTooLarge, code: "payload_too_large", "request body exceeds \(error.maxBytes.map(String.init) ?? "the limit") bytes")
+        case let error as HTTPParserError:
+            // A body that breaks HTTP framing (a bad chunk size, ...) reaches a route as it
+            // streams, after the head parsed fine; it is the client's fault, not a 500.
+            return .badRequest("malformed HTTP request: \(error)")
         case is DecodingError:
             return .badRequest("request body is not valid JSON of the expected shape: \(Self.describe(error))", code: "invalid_json")
         default:

@@ -7,13 +7,14 @@ extension Request {
     /// Reads the whole body (at most `limit` bytes) and decodes it as JSON.
     ///
     /// An oversized body is a 413 and malformed JSON a 400 with the field that is wrong;
-    /// neither reaches an operation.
+    /// neither reaches an operation. A body that cannot be read (broken chunked framing) is
+    /// rethrown, so ``ErrorShapeMiddleware`` answers 400, not 413.
     public func decodeJSON<T: Decodable>(_ type: T.Type, limit: Int = 1 << 20) async throws -> T {
         var request = self
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: limit)
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, code: "payload_too_large", "request body exceeds \(limit) bytes")
         }
         do {

@@ -12,6 +12,7 @@ public struct PeerIdentityMiddleware: RouterMiddleware {
     public typealias Context = SplitKeyRequestContext
 
     let registry: ConnectionRegistry?
+    let cache = ConnectionIdentityCache()
 
     /// - Parameter registry: where to record each connection's identity, so revoking an
     ///   identity can close its open connections.
@@ -25,8 +26,15 @@ public struct PeerIdentityMiddleware: RouterMiddleware {
         next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         var context = context
-        let (identity, connection) = try await Self.identity(of: context.channel)
-        registry?.register(connection, identity: identity)
+        let identity: PeerIdentity
+        if let known = cache.identity(of: context.channel) ?? context.channel.parent.flatMap(cache.identity(of:)) {
+            identity = known
+        } else {
+            let (read, connection) = try await Self.identity(of: context.channel)
+            registry?.register(connection, identity: read)
+            cache.remember(read, for: connection)
+            identity = read
+        }
         context.identity = identity
         context.logger[metadataKey: "peer"] = .string(identity.description)
         return try await next(request, context)

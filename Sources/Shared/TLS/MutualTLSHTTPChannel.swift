@@ -22,6 +22,7 @@ public struct MutualTLSHTTPChannel: ServerChildChannel, HTTPChannelHandler {
     private let http1: HTTP1Channel
     private let http2: HTTP2Channel
     private let logger: Logger
+    private let handshakeTimeout: TimeAmount
 
     public var responder: HTTPChannelHandler.Responder { http1.responder }
 
@@ -33,6 +34,7 @@ public struct MutualTLSHTTPChannel: ServerChildChannel, HTTPChannelHandler {
     ) {
         self.store = store
         self.logger = logger
+        self.handshakeTimeout = TimeAmount.seconds(idleTimeout.components.seconds)
         let streamConfiguration = HTTP1Channel.Configuration(
             idleTimeout: TimeAmount.seconds(idleTimeout.components.seconds)
         )
@@ -80,6 +82,11 @@ public struct MutualTLSHTTPChannel: ServerChildChannel, HTTPChannelHandler {
                 }
             }
             try channel.pipeline.syncOperations.addHandler(alpn)
+            // The HTTP idle timeout starts only once ALPN has picked HTTP/1.1 or HTTP/2, so a peer
+            // that connects and never finishes the handshake would hold its socket for ever.
+            let handshakeDeadline = channel.eventLoop.scheduleTask(in: handshakeTimeout) { channel.close(promise: nil) }
+            alpn.protocolNegotiationResult.whenComplete { _ in handshakeDeadline.cancel() }
+            channel.closeFuture.whenComplete { _ in handshakeDeadline.cancel() }
             return channel.eventLoop.makeSucceededFuture(Value(negotiated: alpn.protocolNegotiationResult, channel: channel))
         } catch {
             return channel.eventLoop.makeFailedFuture(error)

@@ -18,18 +18,26 @@ enum ByteRange {
         let first = parts[0].trimmingCharacters(in: .whitespaces)
         let last = parts[1].trimmingCharacters(in: .whitespaces)
         if first.isEmpty {
-            guard let suffix = Int64(last), suffix > 0 else { throw APIError.badRequest("invalid suffix range", code: "invalid_range") }
+            guard let suffix = number(last), suffix > 0 else { throw APIError.badRequest("invalid suffix range", code: "invalid_range") }
             guard size > 0 else { throw unsatisfiable(size, "the object is empty") }
             return max(0, size - suffix)..<size
         }
-        guard let start = Int64(first), start >= 0 else { throw APIError.badRequest("invalid range start", code: "invalid_range") }
+        guard let start = number(first) else { throw APIError.badRequest("invalid range start", code: "invalid_range") }
         var end = size - 1
         if !last.isEmpty {
-            guard let e = Int64(last), e >= start else { throw APIError.badRequest("invalid range end", code: "invalid_range") }
+            guard let e = number(last), e >= start else { throw APIError.badRequest("invalid range end", code: "invalid_range") }
             end = min(e, size - 1)
         }
         guard start < size else { throw unsatisfiable(size, "range starts past the end") }
         return start..<(end + 1)
+    }
+
+    /// RFC 9110's 1*DIGIT: no sign (`Int64("+1")` would take one). A number too large for Int64
+    /// saturates instead of failing, so a huge end or suffix still clamps to the object and a
+    /// huge start is past its end (416), as the documented rules say for any other value.
+    static func number(_ text: String) -> Int64? {
+        guard !text.isEmpty, text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
+        return Int64(text) ?? .max
     }
 
     static func unsatisfiable(_ size: Int64, _ why: String) -> APIError {

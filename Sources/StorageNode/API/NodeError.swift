@@ -4,12 +4,16 @@ import Shared
 /// Every way a StorageNode request can fail, each with the answer a client can act on.
 struct NodeError: APIErrorConvertible, Sendable, CustomStringConvertible {
     let api: APIError
+    /// What really failed, for the log only: the client's message leaves out the node's paths and SQL.
+    let cause: String?
 
     init(_ api: APIError) {
         self.api = api
+        self.cause = nil
     }
 
     init(_ error: KeyAccessError) {
+        cause = nil
         switch error {
         case .unavailable(let detail):
             api = .unavailable(
@@ -27,11 +31,13 @@ struct NodeError: APIErrorConvertible, Sendable, CustomStringConvertible {
     }
 
     init(_ error: StorageError) {
+        cause = error.description
         switch error {
-        case .noSpace(let detail):
+        case .noSpace:
             api = APIError(
                 HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), code: "insufficient_storage",
-                "the node has no space left: \(detail)")
+                "the node has no space left on its storage, so nothing was changed; retry once space is freed "
+                    + "(deleting objects frees it); details are in the node log")
         case .io, .metadata:
             api = APIError(.internalServerError, code: "storage_failure", "the node's storage failed; see the node log")
         }
@@ -42,5 +48,5 @@ struct NodeError: APIErrorConvertible, Sendable, CustomStringConvertible {
     }
 
     var apiError: APIError { api }
-    var description: String { api.description }
+    var description: String { cause.map { "\(api.description) (\($0))" } ?? api.description }
 }

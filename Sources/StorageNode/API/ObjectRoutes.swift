@@ -96,6 +96,11 @@ struct ObjectRoutes: Sendable {
         guard let record = try await storage({ () async throws(StorageError) in try await metadata.object(user: user, key: key) }) else {
             throw APIError.notFound("no object '\(key)'", code: "no_such_object")
         }
+        // A size no write can record means the metadata was altered; refuse before the size
+        // shapes a range or a Content-Length (a negative one used to stop the node).
+        guard record.size >= 0 else {
+            throw NodeError.integrity("the stored object '\(key)' has an impossible size in its metadata")
+        }
         var headers: HTTPFields = [
             .contentType: "application/octet-stream",
             .eTag: record.etag,
@@ -113,7 +118,17 @@ struct ObjectRoutes: Sendable {
             return Response(status: status, headers: headers, body: .init())
         }
         let dataKey = try await dataKeys.forRead(user: user, dataKeyID: record.dataKeyID)
-        let reader = try await storage { () async throws(StorageError) in try await blobs.openForReading(record.blobName) }
+        let reader: BlobReader
+        do {
+            reader = try await blobs.openForReading(record.blobName)
+        } catch {
+            // The metadata names a blob that is not there: metadata or blobs were altered or lost.
+            // That is an integrity failure of this object, not a failing disk.
+            if !FileManager.default.fileExists(atPath: blobs.path(of: record.blobName)) {
+                throw NodeError.integrity("the stored object '\(key)' has no blob under the name its metadata records")
+            }
+            throw NodeError(error)
+        }
         let opener: ObjectOpener
         do {
             let headerBytes = try await reader.read(offset: 0, length: min(Int(reader.size), ObjectHeader.encodedSize))
@@ -178,7 +193,15 @@ struct ObjectRoutes: Sendable {
 
     private func delete(_ request: Request, _ context: SplitKeyRequestContext) async throws -> Response {
         let (user, key) = try target(request, context)
-        guard let removed = try await storage({ () async throws(StorageError) in try await metadata.delete(user: user, key: key) }) else {
+        let removed: ObjectRecord?
+        do {
+            removed = try await metadata.delete(user: user, key: key)
+        } catch {
+            // The client's answer carries no detail (a 507 or a 500 `storage_failure`): log it here.
+            context.logger.error("metadata delete failed", metadata: ["key": "\(key)", "error": "\(error)"])
+            throw NodeError(error)
+        }
+        guard let removed else {
             throw APIError.notFound("no object '\(key)'", code: "no_such_object")
         }
         await removeBlob(removed.blobName, context)
@@ -233,15 +256,11 @@ struct ObjectRoutes: Sendable {
             key: record.key,
             size: record.size,
             etag: record.etag,
-            lastModified: ISO8601DateFormatter().string(from: record.createdAt)
+            lastModified: Timestamps.string(record.createdAt)
         )
     }
 
     static func httpDate(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-        return formatter.string(from: date)
+        HTTPDate.string(date)
     }
 }

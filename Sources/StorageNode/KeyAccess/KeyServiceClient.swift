@@ -27,6 +27,11 @@ struct KeyServiceClient: Sendable {
         let connect = min(timeout, .seconds(2))
         config.timeout = .init(connect: .seconds(connect.components.seconds), read: .seconds(timeout.components.seconds))
         config.connectionPool = .init(idleTimeout: .seconds(60))
+        // A refused connection fails the attempt at once: our own retry loop (backoff with
+        // jitter, bounded by the deadline) decides what happens next. The client's default
+        // would keep reconnecting until the connect timeout, so an unreachable KeyService
+        // would cost every request the whole timeout before its 503.
+        config.connectionPool.retryConnectionEstablishment = false
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
         self.baseURL = baseURL
         self.timeout = timeout
@@ -199,7 +204,8 @@ extension KeyServiceClient {
         var request = HTTPClientRequest(url: baseURL + KeyServiceAPI.Path.health)
         request.method = .GET
         guard let response = try? await http.execute(request, timeout: timeout, logger: logger) else { return false }
-        _ = try? await response.body.collect(upTo: 1 << 16)
+        // A whole answer, not just a status line: a connection cut after "200" is not healthy.
+        guard (try? await response.body.collect(upTo: 1 << 16)) != nil else { return false }
         return response.status == .ok
     }
 }

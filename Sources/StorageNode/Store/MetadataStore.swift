@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 
 /// One stored object as the metadata store knows it.
 struct ObjectRecord: Sendable, Equatable {
@@ -12,7 +13,7 @@ struct ObjectRecord: Sendable, Equatable {
     var size: Int64
     var createdAt: Date
 
-    var etag: String { "\"" + writeID.prefix(12).map { String(format: "%02x", $0) }.joined() + "\"" }
+    var etag: String { "\"" + Hex.encode(writeID.prefix(12)) + "\"" }
 }
 
 /// A data key of one user, as persisted: wrapped only.

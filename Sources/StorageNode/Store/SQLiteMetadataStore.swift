@@ -6,6 +6,7 @@ import GRDB
 struct SQLiteMetadataStore: MetadataStore {
     static let fileName = "metadata.sqlite"
     let pool: DatabasePool
+    private let batcher: MetadataWriteBatcher
 
     init(directory: String) throws(StorageError) {
         do {
@@ -16,6 +17,7 @@ struct SQLiteMetadataStore: MetadataStore {
             }
             pool = try DatabasePool(path: directory + "/" + Self.fileName, configuration: config)
             try Self.migrator.migrate(pool)
+            batcher = MetadataWriteBatcher(pool: pool)
         } catch {
             throw .metadata("cannot open \(directory)/\(Self.fileName): \(error)")
         }
@@ -53,7 +55,8 @@ struct SQLiteMetadataStore: MetadataStore {
 
     func object(user: String, key: String) async throws(StorageError) -> ObjectRecord? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM objects WHERE user_id = ? AND key = ?", arguments: [user, key]).map(Self.object)
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM objects WHERE user_id = ? AND key = ?"), arguments: [user, key])
+                .map(Self.object)
         }
     }
 
@@ -122,7 +125,7 @@ struct SQLiteMetadataStore: MetadataStore {
 
     func dataKey(id: Int64) async throws(StorageError) -> DataKeyRecord? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM data_keys WHERE id = ?", arguments: [id]).map(Self.dataKey)
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM data_keys WHERE id = ?"), arguments: [id]).map(Self.dataKey)
         }
     }
 
@@ -168,7 +171,7 @@ struct SQLiteMetadataStore: MetadataStore {
 
     private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(StorageError) -> T {
         do {
-            return try await pool.write(body)
+            return try await batcher.write(body)
         } catch {
             throw Self.map(error)
         }

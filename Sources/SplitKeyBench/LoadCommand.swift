@@ -1,0 +1,118 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// `splitkey-bench`: a closed-loop HTTP/1.1 load generator over TLS 1.3 that presents a client
+/// certificate. wrk cannot present one and h2load has no option for it, so the benchmarks of a
+/// mutual-TLS service and of its nginx reference both go through this one client: whatever it
+/// costs, it costs both sides the same.
+///
+/// Each of `--connections` keep-alive connections sends one request, waits for the whole
+/// response, records the latency and sends the next, until `--duration` seconds or `--requests`
+/// requests in all, whichever comes first. Requests that start during `--warmup` are sent but
+/// not counted. The result is one JSON object on stdout.
+@main
+struct LoadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "splitkey-bench",
+        abstract: "Closed-loop HTTPS load with a client certificate; prints one JSON result."
+    )
+
+    @Option(help: "https://HOST:PORT/PATH; {n} in the path becomes a per-request sequence number.")
+    var url: String
+
+    @Option(help: "HTTP method.")
+    var method: String = "GET"
+
+    @Option(help: "File whose bytes are the request body of every request.")
+    var bodyFile: String?
+
+    @Option(name: .customLong("header"), help: "Extra request header, 'Name: value' (repeatable).")
+    var headers: [String] = []
+
+    @Option(help: "Concurrent keep-alive connections.")
+    var connections: Int = 1
+
+    @Option(help: "Upper bound on the measured time in seconds.")
+    var duration: Double = 10
+
+    @Option(help: "Upper bound on the number of measured requests (0: no bound but --duration).")
+    var requests: Int = 0
+
+    @Option(help: "Seconds of load before measuring starts.")
+    var warmup: Double = 1
+
+    @Option(help: "Client certificate chain (PEM).")
+    var cert: String
+
+    @Option(help: "Client private key (PEM).")
+    var key: String
+
+    @Option(help: "CA certificate the server's chain must lead to (PEM).")
+    var ca: String
+
+    @Option(help: "Name the server certificate must carry (default: the URL's host).")
+    var serverName: String?
+
+    @Option(help: "Status every response must have; others are counted as errors.")
+    var expectStatus: Int = 200
+
+    @Option(help: "Event loop threads of the load generator.")
+    var threads: Int = 1
+
+    @Option(help: "Label copied into the JSON result.")
+    var label: String = ""
+
+    mutating func run() async throws {
+        let target = try TargetURL(parsing: url)
+        let body = try bodyFile.map { try Data(contentsOf: URL(fileURLWithPath: $0)) } ?? Data()
+        let extraHeaders = try headers.map(Self.parseHeader)
+
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv13
+        tls.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
+        tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+        tls.trustRoots = .file(ca)
+        let sslContext = try NIOSSLContext(configuration: tls)
+
+        let plan = LoadPlan(
+            target: target,
+            serverName: serverName ?? target.host,
+            method: method,
+            body: body,
+            headers: extraHeaders,
+            expectStatus: expectStatus,
+            warmup: .nanoseconds(Int64(warmup * 1e9)),
+            measured: .nanoseconds(Int64(duration * 1e9)),
+            maxRequests: requests
+        )
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+        let result: LoadResult
+        do {
+            result = try await LoadRun(plan: plan, sslContext: sslContext, group: group)
+                .run(connections: max(1, connections))
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try await group.shutdownGracefully()
+        let report = LoadReport(label: label, plan: plan, connections: connections, result: result)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        FileHandle.standardOutput.write(try encoder.encode(report) + Data("\n".utf8))
+        if result.measuredRequests == 0 {
+            throw ValidationError("no request completed in the measured window")
+        }
+    }
+
+    private static func parseHeader(_ text: String) throws -> (String, String) {
+        guard let colon = text.firstIndex(of: ":") else {
+            throw ValidationError("header '\(text)' is not 'Name: value'")
+        }
+        let name = text[..<colon].trimmingCharacters(in: .whitespaces)
+        let value = text[text.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        return (name, value)
+    }
+}

@@ -1,0 +1,162 @@
+import AsyncHTTPClient
+import Foundation
+import GRDB
+import NIOHTTP1
+import Shared
+import SplitKeyTestSupport
+import Testing
+
+/// Single-bit tampering with everything the node keeps for an object, at every bit position of
+/// the small items: the blob (header, ciphertext, tag), the wrapped data key, and each field of
+/// the object's metadata row. Every read must fail with `integrity_error` (or, where the flip
+/// moves the row to another name, find nothing), and none may return a byte of altered data.
+///
+/// The node keeps running while the test edits its files and its SQLite database underneath it,
+/// as an attacker with the disk would; the KeyService gives `cacheTTL: 0` so that every read
+/// unwraps the stored data key again instead of using a cached one.
+@Suite(.serialized)
+struct TamperSweepTests {
+    static let body =
+        Array("tamper sweep: 100 bytes of a small object, every bit of which is flipped once...".utf8)
+        + [UInt8](repeating: 0x5a, count: 20)
+
+    /// A connection to the node's database that an attacker would have: no foreign keys, so a
+    /// flipped reference can point anywhere.
+    func tamperConnection(_ env: StorageNodeFixture) throws -> DatabaseQueue {
+        var config = Configuration()
+        config.foreignKeysEnabled = false
+        return try DatabaseQueue(path: env.stateDirectory.appendingPathComponent("metadata.sqlite").path, configuration: config)
+    }
+
+    /// Runs `body` with a node whose data keys are never cached and one stored object "t".
+    func withTamperTarget(_ body: (StorageNodeFixture, HTTPClient) async throws -> Void) async throws {
+        try await withStorageNode(editKeyServiceConfig: { $0.replacingOccurrences(of: "cacheTTL: 300", with: "cacheTTL: 0") }) { env in
+            let alice = try env.ks.client("user-alice")
+            #expect(try await alice.send(.PUT, env.objectURL("t"), body: Self.body).status == .created)
+            #expect(try await alice.send(.GET, env.objectURL("t")).body == Data(Self.body))
+            try await body(env, alice)
+            // Everything was put back: the object reads as stored.
+            #expect(try await alice.send(.GET, env.objectURL("t")).body == Data(Self.body))
+        }
+    }
+
+    /// The read must fail as an integrity failure and carry none of the object's bytes.
+    func expectIntegrityFailure(_ response: APIResponse, _ what: String) {
+        #expect(
+            response.status == .internalServerError,
+            "\(what): \(response.status) \(String(decoding: response.body.prefix(200), as: UTF8.self))")
+        #expect(response.error?.error.code == "integrity_error", "\(what)")
+        #expect(response.body.range(of: Data(Self.body.prefix(16))) == nil, "\(what): object bytes were returned")
+    }
+
+    @Test func everyBitOfTheBlob() async throws {
+        try await withTamperTarget { env, alice in
+            let blobs = env.stateDirectory.appendingPathComponent("blobs")
+            let names = try FileManager.default.subpathsOfDirectory(atPath: blobs.path).filter { $0.contains("/") }
+            let blob = blobs.appendingPathComponent(try #require(names.first))
+            let original = try Data(contentsOf: blob)
+            #expect(original.count == ObjectHeader.encodedSize + Self.body.count + 16)
+            for bit in 0..<(original.count * 8) {
+                var tampered = original
+                tampered[bit / 8] ^= UInt8(1 << (bit % 8))
+                try tampered.write(to: blob)
+                expectIntegrityFailure(try await alice.send(.GET, env.objectURL("t")), "blob bit \(bit)")
+            }
+            try original.write(to: blob)
+            // A blob cut short or grown by a byte is refused too.
+            try original.dropLast().write(to: blob)
+            expectIntegrityFailure(try await alice.send(.GET, env.objectURL("t")), "blob cut by one byte")
+            try (original + [0]).write(to: blob)
+            expectIntegrityFailure(try await alice.send(.GET, env.objectURL("t")), "blob grown by one byte")
+            try original.write(to: blob)
+        }
+    }
+
+    @Test func everyBitOfTheWrappedDataKey() async throws {
+        try await withTamperTarget { env, alice in
+            let db = try tamperConnection(env)
+            let original = try await db.read { try Data.fetchOne($0, sql: "SELECT wrapped FROM data_keys")! }
+            for bit in 0..<(original.count * 8) {
+                var tampered = original
+                tampered[bit / 8] ^= UInt8(1 << (bit % 8))
+                let value = tampered
+                try await db.write { try $0.execute(sql: "UPDATE data_keys SET wrapped = ?", arguments: [value]) }
+                expectIntegrityFailure(try await alice.send(.GET, env.objectURL("t")), "wrapped key bit \(bit)")
+            }
+            try await db.write { try $0.execute(sql: "UPDATE data_keys SET wrapped = ?", arguments: [original]) }
+        }
+    }
+
+    @Test func everyBitOfEachMetadataField() async throws {
+        try await withTamperTarget { env, alice in
+            let db = try tamperConnection(env)
+            let row = try await db.read { try Row.fetchOne($0, sql: "SELECT rowid, * FROM objects")! }
+            let rowid: Int64 = row["rowid"]
+
+            // Bytes and integers: every bit.
+            let writeID: Data = row["write_id"]
+            for bit in 0..<(writeID.count * 8) {
+                var tampered = writeID
+                tampered[bit / 8] ^= UInt8(1 << (bit % 8))
+                try await set(db, rowid, "write_id", tampered)
+                expectIntegrityFailure(try await alice.send(.GET, env.objectURL("t")), "write_id bit \(bit)")
+            }
+            try await set(db, rowid, "write_id", writeID)
+
+            for column in ["data_key_id", "size"] {
+                let value: Int64 = row[column]
+                for bit in 0..<64 {
+                    try await set(db, rowid, column, value ^ (Int64(1) << Int64(bit)))
+                    expectIntegrityFailure(try await alice.send(.GET, env.objectURL("t")), "\(column) bit \(bit)")
+                }
+                try await set(db, rowid, column, value)
+            }
+
+            // The blob's name: every bit of every character (stored as raw bytes, so a flip may
+            // make the name invalid UTF-8, as a damaged page would).
+            let blobName: String = row["blob_name"]
+            for bit in 0..<(blobName.utf8.count * 8) {
+                var bytes = Array(blobName.utf8)
+                bytes[bit / 8] ^= UInt8(1 << (bit % 8))
+                try await setText(db, rowid, "blob_name", bytes)
+                expectIntegrityFailure(try await alice.send(.GET, env.objectURL("t")), "blob_name bit \(bit)")
+            }
+            try await set(db, rowid, "blob_name", blobName)
+
+            // The object's key and owner: a flip moves the row to another name. The old name then
+            // holds nothing, and the new name (where alice can ask for it) fails the header's
+            // binding of user and key instead of serving the object under a name it was not
+            // stored under.
+            for column in ["key", "user_id"] {
+                let text: String = row[column]
+                for bit in 0..<(text.utf8.count * 8) {
+                    var bytes = Array(text.utf8)
+                    bytes[bit / 8] ^= UInt8(1 << (bit % 8))
+                    try await setText(db, rowid, column, bytes)
+                    let original = try await alice.send(.GET, env.objectURL("t"))
+                    #expect(original.status == .notFound, "\(column) bit \(bit): the old name still answers \(original.status)")
+                    if column == "key", let moved = String(validating: bytes, as: UTF8.self),
+                        moved.unicodeScalars.allSatisfy({
+                            $0.value > 0x20 && $0.value < 0x7f && $0 != "/" && $0 != "?" && $0 != "#" && $0 != "%"
+                        })
+                    {
+                        expectIntegrityFailure(try await alice.send(.GET, env.objectURL(moved)), "key bit \(bit) -> '\(moved)'")
+                    }
+                }
+                try await set(db, rowid, column, text)
+            }
+        }
+    }
+
+    private func set(_ db: DatabaseQueue, _ rowid: Int64, _ column: String, _ value: some DatabaseValueConvertible & Sendable) async throws
+    {
+        try await db.write { try $0.execute(sql: "UPDATE objects SET \(column) = ? WHERE rowid = ?", arguments: [value, rowid]) }
+    }
+
+    private func setText(_ db: DatabaseQueue, _ rowid: Int64, _ column: String, _ bytes: [UInt8]) async throws {
+        let data = Data(bytes)
+        try await db.write {
+            try $0.execute(sql: "UPDATE objects SET \(column) = CAST(? AS TEXT) WHERE rowid = ?", arguments: [data, rowid])
+        }
+    }
+}
