@@ -1,0 +1,15 @@
+// Fixed keys and names shared by the fuzz targets and the seed generator (Fuzz/Support/MakeSeeds.swift),
+// so committed seeds are valid under exactly the keys the targets use. Not secret: test values only.
+import Crypto
+import Shared
+
+enum FuzzFixtures {
+    /// KEK that the WrappedKey seeds are wrapped under.
+    static let kek = SymmetricKey(data: [UInt8](repeating: 0x22, count: 32))
+    /// Data key that the object-blob seeds are sealed under.
+    static let dataKey = SymmetricKey(data: [UInt8](repeating: 0x11, count: 32))
+    static let userID = "alice"
+    static let region = "eu-west"
+    static let context = "fuzz-context"
+    static let objectKey = "photos/cat.jpg"
+}
