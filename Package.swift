@@ -113,7 +113,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SharedTests",
-            dependencies: ["Shared"],
+            dependencies: ["Shared", .product(name: "NIOEmbedded", package: "swift-nio")],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),

@@ -32,8 +32,8 @@ struct KeyServiceCrashRoundsTests {
             var interrupted = 0
 
             for round in 0..<Self.rounds {
-                let admin = try client(ks, "admin")
-                let node = try client(ks, "node-eu-west")
+                let admin = try ks.freshClient("admin")
+                let node = try ks.freshClient("node-eu-west")
                 let killAfter = Int.random(in: 3...10, using: &generator)
                 let acks = NIOLockedValueBox(0)
                 let killing = NIOLockedValueBox(false)
@@ -137,8 +137,8 @@ struct KeyServiceCrashRoundsTests {
         _ ks: KeyServiceFixture, round: Int, users: [String], versions: [String: UInt32],
         newKeys: [(user: String, context: String, wrapped: String, plaintext: String)]
     ) async throws {
-        let admin = try client(ks, "admin")
-        let node = try client(ks, "node-eu-west")
+        let admin = try ks.freshClient("admin")
+        let node = try ks.freshClient("node-eu-west")
         defer {
             Task {
                 try? await admin.shutdown(); try? await node.shutdown()
@@ -167,16 +167,5 @@ struct KeyServiceCrashRoundsTests {
                 (try? r.decode(KeyServiceAPI.UnwrapResponse.self).plaintext) == key.plaintext,
                 "round \(round): \(key.context) unwraps to other bytes")
         }
-    }
-
-    /// A client of its own, failing at once on a refused connection: the fixture's shared
-    /// clients would keep connections to the killed process in their pools.
-    private func client(_ ks: KeyServiceFixture, _ identity: String) throws -> HTTPClient {
-        let files = TLSFiles(certificate: ks.path("\(identity).pem"), privateKey: ks.path("\(identity)-key.pem"), ca: ks.path("ca.pem"))
-        var config = HTTPClient.Configuration(tlsConfiguration: .splitKeyClient(try files.load()))
-        config.httpVersion = .http1Only
-        config.timeout = .init(connect: .seconds(5), read: .seconds(20))
-        config.connectionPool.retryConnectionEstablishment = false
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }
 }

@@ -36,7 +36,7 @@ struct CrashRoundsTests {
             var generator = SystemRandomNumberGenerator()
 
             for round in 0..<Self.rounds {
-                let client = try roundClient(env)
+                let client = try env.ks.freshClient("user-alice")
                 let killAfter = Int.random(in: 3...12, using: &generator)
                 let acks = ManagedAtomicCounter()
                 let killing = ManagedAtomicCounter()
@@ -90,7 +90,7 @@ struct CrashRoundsTests {
 
                 // The allowed states of each key: after its last acknowledged operation, or after
                 // the operation the kill interrupted (which may or may not have landed).
-                let checker = try roundClient(env)
+                let checker = try env.ks.freshClient("user-alice")
                 var present: Set<String> = []
                 for key in known.keys.sorted() {
                     let ops = history.filter { $0.key == key }
@@ -131,19 +131,6 @@ struct CrashRoundsTests {
                 "crash rounds: \(Self.rounds) kill -9 rounds, \(totals.attempted) operations, \(totals.acknowledged) acknowledged, \(totals.interrupted) interrupted; every key in an allowed state"
             )
         }
-    }
-
-    /// A client of its own per round: the fixture's shared clients would keep connections to the
-    /// killed process in their pools.
-    private func roundClient(_ env: StorageNodeFixture) throws -> HTTPClient {
-        let dir = env.ks.dir.path
-        let files = TLSFiles(certificate: dir + "/user-alice.pem", privateKey: dir + "/user-alice-key.pem", ca: dir + "/ca.pem")
-        var config = HTTPClient.Configuration(tlsConfiguration: .splitKeyClient(try files.load()))
-        config.httpVersion = .http1Only
-        config.timeout = .init(connect: .seconds(5), read: .seconds(20))
-        // Fail at once on a refused connection instead of retrying until the connect timeout.
-        config.connectionPool.retryConnectionEstablishment = false
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }
 
     private func describe(_ state: KeyState) -> String {

@@ -90,14 +90,28 @@ public final class KeyServiceFixture: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if let existing = clients[key] { return existing }
+        let client = HTTPClient(
+            eventLoopGroupProvider: .singleton, configuration: try configuration(identity, http1Only: http1Only, readTimeout: readTimeout))
+        clients[key] = client
+        return client
+    }
+
+    /// A client of its own for tests that kill daemons: HTTP/1.1, not kept in the fixture's
+    /// pool (the caller shuts it down), and failing at once on a refused connection instead of
+    /// reconnecting until the connect timeout, so a killed daemon answers in milliseconds.
+    public func freshClient(_ identity: String) throws -> HTTPClient {
+        var config = try configuration(identity, http1Only: true, readTimeout: 20)
+        config.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+    }
+
+    private func configuration(_ identity: String, http1Only: Bool, readTimeout: Int64) throws -> HTTPClient.Configuration {
         let files = TLSFiles(certificate: path("\(identity).pem"), privateKey: path("\(identity)-key.pem"), ca: path("ca.pem"))
         var config = HTTPClient.Configuration(tlsConfiguration: .splitKeyClient(try files.load()))
         if http1Only { config.httpVersion = .http1Only }
         // The read timeout runs from the end of the upload to the answer, and between chunks.
         config.timeout = .init(connect: .seconds(5), read: .seconds(readTimeout))
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
-        clients[key] = client
-        return client
+        return config
     }
 
     /// Shuts down clients and the daemon, and removes the folder.

@@ -90,7 +90,10 @@ struct KeyOperations: Sendable {
         guard wrapped.userID == request.user else {
             throw APIError.badRequest("the wrapped key belongs to another user than '\(request.user)'", code: "wrapped_key_user_mismatch")
         }
-        guard let user = try await storeCall({ try await store.user(id: request.user) }) else {
+        // One read for the user and the KEK version the blob names; the KEK is opened only after
+        // every check below has passed.
+        guard let (user, kekRecord) = try await storeCall({ try await store.userAndKEK(id: request.user, version: wrapped.kekVersion) })
+        else {
             throw APIError.notFound("user \(request.user) does not exist", code: "user_not_found")
         }
         try authorizeRegion(caller, for: user)
@@ -126,7 +129,10 @@ struct KeyOperations: Sendable {
                 code: "unwrap_budget_exceeded"
             )
         }
-        let kek = try await loadKEK(user: user, version: wrapped.kekVersion)
+        guard let kekRecord else {
+            throw APIError(.unprocessableContent, code: "unknown_kek_version", "user \(user.id) has no KEK version \(wrapped.kekVersion)")
+        }
+        let kek = try open(kekRecord, user: user)
         do {
             return (user, wrapped, try wrapped.unwrap(kek: kek, region: user.homeRegion, context: request.context))
         } catch {
@@ -192,13 +198,6 @@ struct KeyOperations: Sendable {
                 code: "region_mismatch"
             )
         }
-    }
-
-    private func loadKEK(user: UserRecord, version: UInt32) async throws(APIError) -> SymmetricKey {
-        guard let record = try await storeCall({ try await store.kek(userID: user.id, version: version) }) else {
-            throw APIError(.unprocessableContent, code: "unknown_kek_version", "user \(user.id) has no KEK version \(version)")
-        }
-        return try open(record, user: user)
     }
 
     private func open(_ record: SealedKEKRecord, user: UserRecord) throws(APIError) -> SymmetricKey {

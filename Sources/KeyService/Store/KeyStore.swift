@@ -48,6 +48,10 @@ protocol KeyStore: Sendable {
     func user(id: String) async throws(KeyStoreError) -> UserRecord?
     func users(after: String?, limit: Int) async throws(KeyStoreError) -> [UserRecord]
     func kek(userID: String, version: UInt32) async throws(KeyStoreError) -> SealedKEKRecord?
+    /// The user and one of its KEK versions, read together: the unwrap path needs both, and one
+    /// read transaction instead of two halves its database round trips. The KEK is nil when the
+    /// user or that version does not exist.
+    func userAndKEK(id: String, version: UInt32) async throws(KeyStoreError) -> (UserRecord, SealedKEKRecord?)?
     /// Counts one more wrap under `version` and returns the new count.
     func countWrap(userID: String, version: UInt32) async throws(KeyStoreError) -> Int64
     /// Adds KEK version current+1, sealed by `seal(version)`, and makes it current.

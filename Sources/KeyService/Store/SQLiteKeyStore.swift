@@ -102,6 +102,19 @@ struct SQLiteKeyStore: KeyStore {
         }
     }
 
+    func userAndKEK(id: String, version: UInt32) async throws(KeyStoreError) -> (UserRecord, SealedKEKRecord?)? {
+        try await read { db in
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM users WHERE id = ?"), arguments: [id]) else {
+                return nil
+            }
+            let kek = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM kek_versions WHERE user_id = ? AND version = ?"),
+                arguments: [id, Int64(version)]
+            ).map(Self.kek(from:))
+            return (try Self.user(from: row), kek)
+        }
+    }
+
     func countWrap(userID: String, version: UInt32) async throws(KeyStoreError) -> Int64 {
         try await write { db in
             try db.execute(
