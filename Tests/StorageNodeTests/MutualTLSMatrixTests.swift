@@ -20,13 +20,13 @@ struct MutualTLSMatrixTests {
         /// The alert's name as both clients spell it, e.g. "certificate unknown".
         case alert(String)
         /// The status and, for an error, its `code`.
-        case http(Int, code: String?)
+        case http(Int, code: ErrorCode?)
         case other(String)
 
         var description: String {
             switch self {
             case .alert(let name): "alert \(name)"
-            case .http(let status, let code): "HTTP \(status) \(code ?? "-")"
+            case .http(let status, let code): "HTTP \(status) \(code?.rawValue ?? "-")"
             case .other(let text): "other: \(text)"
             }
         }
@@ -148,7 +148,7 @@ struct MutualTLSMatrixTests {
         }
     }
 
-    static func errorCode(_ body: String) -> String? {
+    static func errorCode(_ body: String) -> ErrorCode? {
         guard let end = body.lastIndex(of: "}") else { return nil }
         return (try? JSONDecoder().decode(ErrorBody.self, from: Data(body[...end].utf8)))?.error.code
     }
@@ -379,7 +379,7 @@ struct MutualTLSMatrixTests {
             let admin = try env.ks.client("admin")
             let revoke = KeyServiceAPI.RevokeRequest(identity: "spiffe://splitkey.local/node/us-east")
             #expect(try await admin.call(.POST, env.ks.baseURL + KeyServiceAPI.Path.revokedIdentities, json: revoke).status == .created)
-            try await generateAsUSEast(.http(403, code: "identity_denied"))
+            try await generateAsUSEast(.http(403, code: .identityDenied))
             #expect(try await admin.call(.DELETE, env.ks.baseURL + KeyServiceAPI.Path.revokedIdentities, json: revoke).status == .ok)
             try await generateAsUSEast(.http(200, code: nil))
         }
@@ -401,43 +401,44 @@ struct MutualTLSMatrixTests {
             let cases: [(Target, Credentials, String, String, String, Outcome)] = [
                 // The control: the node of alice's region unwraps her key.
                 (ks, Self.pki(env, "node-eu-west"), "POST", KeyServiceAPI.Path.unwrap, unwrapBody, .http(200, code: nil)),
-                (ks, Self.pki(env, "node-us-east"), "POST", KeyServiceAPI.Path.unwrap, unwrapBody, .http(403, code: "region_mismatch")),
-                (ks, Self.pki(env, "node-us-east"), "POST", KeyServiceAPI.Path.generate, generateBody, .http(403, code: "region_mismatch")),
-                (ks, Self.pki(env, "user-alice"), "POST", KeyServiceAPI.Path.unwrap, unwrapBody, .http(403, code: "role_required")),
-                (ks, Self.pki(env, "user-alice"), "POST", KeyServiceAPI.Path.generate, generateBody, .http(403, code: "role_required")),
-                (ks, Self.pki(env, "admin"), "POST", KeyServiceAPI.Path.unwrap, unwrapBody, .http(403, code: "role_required")),
+                (ks, Self.pki(env, "node-us-east"), "POST", KeyServiceAPI.Path.unwrap, unwrapBody, .http(403, code: .regionMismatch)),
+                (ks, Self.pki(env, "node-us-east"), "POST", KeyServiceAPI.Path.generate, generateBody, .http(403, code: .regionMismatch)),
+                (ks, Self.pki(env, "user-alice"), "POST", KeyServiceAPI.Path.unwrap, unwrapBody, .http(403, code: .roleRequired)),
+                (ks, Self.pki(env, "user-alice"), "POST", KeyServiceAPI.Path.generate, generateBody, .http(403, code: .roleRequired)),
+                (ks, Self.pki(env, "admin"), "POST", KeyServiceAPI.Path.unwrap, unwrapBody, .http(403, code: .roleRequired)),
                 (ks, Self.pki(env, "auditor"), "GET", KeyServiceAPI.Path.users, "", .http(200, code: nil)),
                 (
                     ks, Self.pki(env, "auditor"), "POST", KeyServiceAPI.Path.users, #"{"id":"mallory","homeRegion":"eu-west"}"#,
-                    .http(403, code: "role_required")
+                    .http(403, code: .roleRequired)
                 ),
                 // The StorageNode: the control, then identities that are not PREFIX/USER.
                 (node, Self.pki(env, "user-alice"), "GET", StorageNodeAPI.Path.objects, "", .http(200, code: nil)),
-                (node, Self.pki(env, "node-eu-west"), "GET", StorageNodeAPI.Path.objects, "", .http(403, code: "not_a_user")),
-                (node, Self.pki(env, "node-eu-west"), "GET", StorageNodeAPI.Path.objects + "/doc", "", .http(403, code: "not_a_user")),
-                (node, Self.pki(env, "admin"), "GET", StorageNodeAPI.Path.objects, "", .http(403, code: "not_a_user")),
-                (node, Self.pki(env, "keyservice"), "GET", StorageNodeAPI.Path.objects, "", .http(403, code: "not_a_user")),
+                (node, Self.pki(env, "node-eu-west"), "GET", StorageNodeAPI.Path.objects, "", .http(403, code: .notAUser)),
+                (node, Self.pki(env, "node-eu-west"), "GET", StorageNodeAPI.Path.objects + "/doc", "", .http(403, code: .notAUser)),
+                (node, Self.pki(env, "admin"), "GET", StorageNodeAPI.Path.objects, "", .http(403, code: .notAUser)),
+                // The KeyService's certificate is for serverAuth only: it cannot even be a client.
+                (node, Self.pki(env, "keyservice"), "GET", StorageNodeAPI.Path.objects, "", .alert("certificate unknown")),
                 // Minted by the dev CA, valid for clientAuth, with a Common Name that names alice:
                 // the user comes from the SPIFFE ID alone.
                 (
                     node,
                     try await mint.issue("other-domain", commonName: "alice", subjectAltName: "URI:spiffe://elsewhere.example/user/alice"),
-                    "GET", StorageNodeAPI.Path.objects, "", .http(403, code: "not_a_user")
+                    "GET", StorageNodeAPI.Path.objects, "", .http(403, code: .notAUser)
                 ),
                 (
                     node,
                     try await mint.issue("nested", commonName: "alice", subjectAltName: "URI:spiffe://splitkey.local/user/alice/phone"),
-                    "GET", StorageNodeAPI.Path.objects, "", .http(403, code: "not_a_user")
+                    "GET", StorageNodeAPI.Path.objects, "", .http(403, code: .notAUser)
                 ),
                 (
                     node, try await mint.issue("no-spiffe-id", commonName: "alice", subjectAltName: "DNS:alice.example"),
-                    "GET", StorageNodeAPI.Path.objects, "", .http(403, code: "not_a_user")
+                    "GET", StorageNodeAPI.Path.objects, "", .http(403, code: .notAUser)
                 ),
                 (
                     ks,
                     try await mint.issue(
                         "user-shaped-node", commonName: "node-eu-west", subjectAltName: "URI:spiffe://splitkey.local/user/eu-west"),
-                    "POST", KeyServiceAPI.Path.generate, generateBody, .http(403, code: "role_required")
+                    "POST", KeyServiceAPI.Path.generate, generateBody, .http(403, code: .roleRequired)
                 ),
             ]
             for (target, credentials, method, path, body, expected) in cases {

@@ -45,7 +45,10 @@ struct DevPKI {
             try writePublic(try issued.certificatePEM, "\(name).pem", what, &written)
             try writeSecret(issued.keyPEM, "\(name)-key.pem", "private key of \(name)", &written)
         }
-        try issue("keyservice", "keyservice", .serverAndClient, "KeyService server certificate (localhost, 127.0.0.1, ::1)")
+        // Server only: the KeyService never connects anywhere; nodes check its SPIFFE ID.
+        try issue(
+            "keyservice", Self.keyServicePath, .server,
+            "KeyService server certificate (\(keyServiceIdentity), localhost, 127.0.0.1, ::1)")
         for region in regions {
             try issue(
                 "node-\(region)", "node/\(region)", .serverAndClient,
@@ -77,6 +80,11 @@ struct DevPKI {
         }
         return written
     }
+
+    /// The KeyService's SPIFFE ID path; nodes trust only a KeyService with this ID.
+    static let keyServicePath = "keyservice"
+
+    var keyServiceIdentity: String { "spiffe://\(trustDomain)/\(Self.keyServicePath)" }
 
     func keyServiceConfig() -> String {
         let grants = regions.map { "    - \"node:\($0) spiffe://\(trustDomain)/node/\($0)\"" }.joined(separator: "\n")
@@ -130,7 +138,10 @@ struct DevPKI {
           ca: ca.pem
         keyService:
           url: https://localhost:\(keyServicePort)
+          identity: \(keyServiceIdentity)   # the KeyService's certificate must carry this SPIFFE ID
         stateDirectory: state/storagenode-\(region)
+        users:
+          identityPrefix: spiffe://\(trustDomain)/user   # client identities PREFIX/USER act as USER
         log:
           level: info
 
