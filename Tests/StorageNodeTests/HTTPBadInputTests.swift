@@ -116,7 +116,7 @@ struct HTTPBadInputTests {
         var body: String
         var closed: Bool
 
-        var code: String? {
+        var code: ErrorCode? {
             (try? JSONDecoder().decode(ErrorBody.self, from: Data(body.utf8)))?.error.code
         }
     }
@@ -232,7 +232,7 @@ struct HTTPBadInputTests {
             let declared = try await Self.send(
                 Self.request("PUT", objects + "/declared", body: RandomBytes.bytes(1001)), to: env.port, as: "user-alice", env)
             #expect(declared.status == 413)
-            #expect(declared.code == "payload_too_large")
+            #expect(declared.code == .payloadTooLarge)
             // Chunked, so the node learns the size only while the stream passes the limit.
             var chunks: [UInt8] = []
             for _ in 0..<3 { chunks += Array("258\r\n".utf8) + RandomBytes.bytes(600) + Array("\r\n".utf8) }
@@ -240,13 +240,13 @@ struct HTTPBadInputTests {
             let streamed = try await Self.send(
                 Self.request("PUT", objects + "/streamed", body: chunks, chunked: true), to: env.port, as: "user-alice", env)
             #expect(streamed.status == 413)
-            #expect(streamed.code == "payload_too_large")
+            #expect(streamed.code == .payloadTooLarge)
             // A chunk size that is not hex breaks the framing mid-body: the client's fault.
             let broken = Array("5\r\nhello\r\nzz\r\nabc\r\n0\r\n\r\n".utf8)
             let framing = try await Self.send(
                 Self.request("PUT", objects + "/broken", body: broken, chunked: true), to: env.port, as: "user-alice", env)
             #expect(framing.status == 400)
-            #expect(framing.code == "bad_request")
+            #expect(framing.code == .badRequest)
             // At the limit exactly it is stored.
             let exact = RandomBytes.bytes(1000)
             let stored = try await Self.send(Self.request("PUT", objects + "/exact", body: exact), to: env.port, as: "user-alice", env)
@@ -255,7 +255,7 @@ struct HTTPBadInputTests {
             let alice = try env.ks.client("user-alice")
             #expect(try await alice.send(.GET, env.objectURL("exact")).body == Data(exact))
             for key in ["declared", "streamed", "broken"] {
-                #expect(try await alice.send(.GET, env.objectURL(key)).error?.error.code == "no_such_object", "\(key)")
+                #expect(try await alice.send(.GET, env.objectURL(key)).error?.error.code == .noSuchObject, "\(key)")
             }
             let fm = FileManager.default
             #expect(try fm.contentsOfDirectory(atPath: env.stateDirectory.appendingPathComponent("tmp").path).isEmpty)
@@ -271,17 +271,17 @@ struct HTTPBadInputTests {
             let tooBig = #"{"id":"dave","homeRegion":"eu-west","pad":""# + String(repeating: "p", count: 1 << 20) + #""}"#
             let bigJSON = try await Self.send(Self.json("POST", users, tooBig), to: env.ks.port, as: "admin", env)
             #expect(bigJSON.status == 413)
-            #expect(bigJSON.code == "payload_too_large")
+            #expect(bigJSON.code == .payloadTooLarge)
             let action = KeyServiceAPI.Path.user("alice", .minVersion)
             let bigAction = try await Self.send(
                 Self.json("POST", action, #"{"version":1}"# + String(repeating: " ", count: 70_000)), to: env.ks.port, as: "admin", env)
             #expect(bigAction.status == 413)
-            #expect(bigAction.code == "payload_too_large")
+            #expect(bigAction.code == .payloadTooLarge)
             let brokenJSON = try await Self.send(
                 Self.request("POST", users, headers: [("Content-Type", "application/json")], body: broken, chunked: true),
                 to: env.ks.port, as: "admin", env)
             #expect(brokenJSON.status == 400)
-            #expect(brokenJSON.code == "bad_request")
+            #expect(brokenJSON.code == .badRequest)
             try await expectStillServing(env)
         }
     }
@@ -316,7 +316,7 @@ struct HTTPBadInputTests {
             for (range, status, code, served) in cases {
                 let response = try await alice.send(.GET, env.objectURL("ranged"), headers: [("Range", range)])
                 #expect(Int(response.status.code) == status, "\(range): \(String(decoding: response.body, as: UTF8.self))")
-                #expect(response.error?.error.code == code, "\(range)")
+                #expect(response.error?.error.code.rawValue == code, "\(range)")
                 if let served {
                     #expect(response.body == Data(object[served]), "\(range)")
                     #expect(
@@ -368,12 +368,12 @@ struct HTTPBadInputTests {
                 to: env.port, as: "user-alice", env)
             for ((method, key), response) in zip(attempts, responses) {
                 #expect(response.status == 400, "\(method) \(key.prefix(60))")
-                #expect(response.code == "invalid_key", "\(method) \(key.prefix(60)): \(response.body)")
+                #expect(response.code == .invalidKey, "\(method) \(key.prefix(60)): \(response.body)")
             }
             // The collection itself is no key: an unknown route, not a key error.
             let empty = try await Self.send(Self.request("PUT", "/v1/objects/", body: [1]), to: env.port, as: "user-alice", env)
             #expect(empty.status == 404)
-            #expect(empty.code == "not_found")
+            #expect(empty.code == .notFound)
 
             // Controls: keys are decoded exactly once, and the longest key is accepted.
             let accepted = [
@@ -448,14 +448,14 @@ struct HTTPBadInputTests {
                 let responses = try await Self.send(mine.map { Self.json("POST", $0.1, $0.2) }, to: env.ks.port, as: identity, env)
                 for ((_, path, body, code), response) in zip(mine, responses) {
                     #expect(response.status == 400, "\(path) \(body.prefix(80)): \(response.body)")
-                    #expect(response.code == code, "\(path) \(body.prefix(80)): \(response.body)")
+                    #expect(response.code?.rawValue == code, "\(path) \(body.prefix(80)): \(response.body)")
                 }
             }
             // Bytes that are not UTF-8 inside a JSON string.
             let invalidUTF8 = Array(#"{"user":"alice","context":""#.utf8) + [0xff, 0xfe] + Array(#""}"#.utf8)
             let generate = Self.request(
                 "POST", KeyServiceAPI.Path.generate, headers: [("Content-Type", "application/json")], body: invalidUTF8)
-            #expect(try await Self.send(generate, to: env.ks.port, as: "node-eu-west", env).code == "invalid_json")
+            #expect(try await Self.send(generate, to: env.ks.port, as: "node-eu-west", env).code == .invalidJson)
 
             // The control through the same client: a well-formed unwrap succeeds.
             let good = try await Self.send(

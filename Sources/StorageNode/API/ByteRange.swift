@@ -7,25 +7,25 @@ enum ByteRange {
         guard let header else { return nil }
         let trimmed = header.trimmingCharacters(in: .whitespaces)
         guard trimmed.hasPrefix("bytes=") else {
-            throw APIError.badRequest("Range must be 'bytes=START-END'", code: "invalid_range")
+            throw APIError.badRequest("Range must be 'bytes=START-END'", code: .invalidRange)
         }
         let spec = trimmed.dropFirst(6)
         guard !spec.contains(",") else {
             throw unsatisfiable(size, "only a single range is supported")
         }
         let parts = spec.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
-        guard parts.count == 2 else { throw APIError.badRequest("Range must be 'bytes=START-END'", code: "invalid_range") }
+        guard parts.count == 2 else { throw APIError.badRequest("Range must be 'bytes=START-END'", code: .invalidRange) }
         let first = parts[0].trimmingCharacters(in: .whitespaces)
         let last = parts[1].trimmingCharacters(in: .whitespaces)
         if first.isEmpty {
-            guard let suffix = number(last), suffix > 0 else { throw APIError.badRequest("invalid suffix range", code: "invalid_range") }
+            guard let suffix = number(last), suffix > 0 else { throw APIError.badRequest("invalid suffix range", code: .invalidRange) }
             guard size > 0 else { throw unsatisfiable(size, "the object is empty") }
             return max(0, size - suffix)..<size
         }
-        guard let start = number(first) else { throw APIError.badRequest("invalid range start", code: "invalid_range") }
+        guard let start = number(first) else { throw APIError.badRequest("invalid range start", code: .invalidRange) }
         var end = size - 1
         if !last.isEmpty {
-            guard let e = number(last), e >= start else { throw APIError.badRequest("invalid range end", code: "invalid_range") }
+            guard let e = number(last), e >= start else { throw APIError.badRequest("invalid range end", code: .invalidRange) }
             end = min(e, size - 1)
         }
         guard start < size else { throw unsatisfiable(size, "range starts past the end") }
@@ -42,7 +42,7 @@ enum ByteRange {
 
     static func unsatisfiable(_ size: Int64, _ why: String) -> APIError {
         APIError(
-            .rangeNotSatisfiable, code: "range_not_satisfiable", "\(why) (object size \(size))",
+            .rangeNotSatisfiable, code: .rangeNotSatisfiable, "\(why) (object size \(size))",
             headers: ["Content-Range": "bytes */\(size)"])
     }
 }

@@ -12,21 +12,30 @@ struct NodeError: APIErrorConvertible, Sendable, CustomStringConvertible {
         self.cause = nil
     }
 
+    /// The KeyService's own words (its codes and messages name node identities, regions and
+    /// whether a user exists) stay in the node log; the client gets the node's code and a
+    /// generic message with the request id to quote.
     init(_ error: KeyAccessError) {
-        cause = nil
+        cause = error.description
         switch error {
-        case .unavailable(let detail):
+        case .unavailable:
             api = .unavailable(
-                "the KeyService cannot be reached in time and the data key is not cached: \(detail)",
+                "the KeyService cannot be reached in time and the data key is not cached; retry later",
                 retryAfterSeconds: 5,
-                code: "key_service_unavailable"
+                code: .keyServiceUnavailable
             )
-        case .refused(let code, let message):
-            api = .forbidden("the KeyService refused the data key (\(code)): \(message)", code: "key_refused")
-        case .integrity(let code, let message):
-            api = APIError(.internalServerError, code: "integrity_error", "the stored wrapped data key did not open (\(code)): \(message)")
-        case .protocolViolation(let detail):
-            api = APIError(.badGateway, code: "key_service_error", detail)
+        case .refused:
+            api = .forbidden("the KeyService refused the data key; the node log has the reason under this request id", code: .keyRefused)
+        case .integrity:
+            api = APIError(
+                .internalServerError, code: .integrityError,
+                "the stored wrapped data key did not open at the KeyService: it was altered; see the node log")
+        case .protocolViolation:
+            api = APIError(.badGateway, code: .keyServiceError, "the KeyService answered something the node cannot use; see the node log")
+        case .untrustedKeyService:
+            api = APIError(
+                .badGateway, code: .keyServiceIdentityMismatch,
+                "the server at the node's KeyService URL is not the KeyService it trusts; nothing was sent to it; see the node log")
         }
     }
 
@@ -35,16 +44,19 @@ struct NodeError: APIErrorConvertible, Sendable, CustomStringConvertible {
         switch error {
         case .noSpace:
             api = APIError(
-                HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), code: "insufficient_storage",
+                HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), code: .insufficientStorage,
                 "the node has no space left on its storage, so nothing was changed; retry once space is freed "
                     + "(deleting objects frees it); details are in the node log")
         case .io, .metadata:
-            api = APIError(.internalServerError, code: "storage_failure", "the node's storage failed; see the node log")
+            api = APIError(.internalServerError, code: .storageFailure, "the node's storage failed; see the node log")
+        case .integrity:
+            api = APIError(
+                .internalServerError, code: .integrityError, "the object's stored metadata failed its integrity check; see the node log")
         }
     }
 
     static func integrity(_ message: String) -> NodeError {
-        NodeError(APIError(.internalServerError, code: "integrity_error", message))
+        NodeError(APIError(.internalServerError, code: .integrityError, message))
     }
 
     var apiError: APIError { api }

@@ -26,17 +26,31 @@ struct ObjectRoutes: Sendable {
     static let prefix = StorageNodeAPI.Path.objects + "/"
 
     func register(on router: Router<SplitKeyRequestContext>) {
-        router.put("/v1/objects/**") { request, context in try await put(request, context) }
-        router.get("/v1/objects/**") { request, context in try await get(request, context, headOnly: false) }
-        router.head("/v1/objects/**") { request, context in try await get(request, context, headOnly: true) }
-        router.delete("/v1/objects/**") { request, context in try await delete(request, context) }
-        router.get(RouterPath(StorageNodeAPI.Path.objects)) { request, context in try await list(request, context) }
+        router.put("/v1/objects/**") { request, context in try await logged(context) { try await put(request, context) } }
+        router.get("/v1/objects/**") { request, context in try await logged(context) { try await get(request, context, headOnly: false) } }
+        router.head("/v1/objects/**") { request, context in try await logged(context) { try await get(request, context, headOnly: true) } }
+        router.delete("/v1/objects/**") { request, context in try await logged(context) { try await delete(request, context) } }
+        router.get(RouterPath(StorageNodeAPI.Path.objects)) { request, context in try await logged(context) { try await list(request, context) } }
+    }
+
+    /// Puts what a ``NodeError`` keeps from the client (the KeyService's refusal text, the
+    /// store's error) in the node log, under the request id the client's answer carries.
+    private func logged(_ context: SplitKeyRequestContext, _ body: () async throws -> Response) async throws -> Response {
+        do {
+            return try await body()
+        } catch let error as NodeError {
+            if let cause = error.cause {
+                let level: Logger.Level = error.api.status.code >= 500 ? .error : .notice
+                context.logger.log(level: level, "request failed", metadata: ["code": "\(error.api.code)", "detail": "\(cause)"])
+            }
+            throw error
+        }
     }
 
     private func target(_ request: Request, _ context: SplitKeyRequestContext) throws -> (user: String, key: String) {
         let user = try users.user(for: try context.requirePeer())
         let path = request.uri.path
-        guard path.hasPrefix(Self.prefix) else { throw APIError.badRequest("no object key in path", code: "invalid_key") }
+        guard path.hasPrefix(Self.prefix) else { throw APIError.badRequest("no object key in path", code: .invalidKey) }
         return (user, try ObjectKey.parse(rawPath: path.dropFirst(Self.prefix.count)))
     }
 
@@ -62,7 +76,7 @@ struct ObjectRoutes: Sendable {
             }
         } catch {
             await writer.abort()
-            if let nodeError = error as? NodeError, nodeError.api.code == "storage_failure" || nodeError.api.code == "insufficient_storage"
+            if let nodeError = error as? NodeError, nodeError.api.code == .storageFailure || nodeError.api.code == .insufficientStorage
             {
                 context.logger.error("object write failed", metadata: ["key": "\(key)", "error": "\(error)"])
             }
@@ -94,7 +108,7 @@ struct ObjectRoutes: Sendable {
     private func get(_ request: Request, _ context: SplitKeyRequestContext, headOnly: Bool) async throws -> Response {
         let (user, key) = try target(request, context)
         guard let record = try await storage({ () async throws(StorageError) in try await metadata.object(user: user, key: key) }) else {
-            throw APIError.notFound("no object '\(key)'", code: "no_such_object")
+            throw APIError.notFound("no object '\(key)'", code: .noSuchObject)
         }
         // A size no write can record means the metadata was altered; refuse before the size
         // shapes a range or a Content-Length (a negative one used to stop the node).
@@ -122,9 +136,10 @@ struct ObjectRoutes: Sendable {
         do {
             reader = try await blobs.openForReading(record.blobName)
         } catch {
+            if case .integrity = error { throw NodeError(error) }
             // The metadata names a blob that is not there: metadata or blobs were altered or lost.
             // That is an integrity failure of this object, not a failing disk.
-            if !FileManager.default.fileExists(atPath: blobs.path(of: record.blobName)) {
+            if let path = try? blobs.path(of: record.blobName), !FileManager.default.fileExists(atPath: path) {
                 throw NodeError.integrity("the stored object '\(key)' has no blob under the name its metadata records")
             }
             throw NodeError(error)
@@ -202,7 +217,7 @@ struct ObjectRoutes: Sendable {
             throw NodeError(error)
         }
         guard let removed else {
-            throw APIError.notFound("no object '\(key)'", code: "no_such_object")
+            throw APIError.notFound("no object '\(key)'", code: .noSuchObject)
         }
         await removeBlob(removed.blobName, context)
         return Response(status: .noContent)
@@ -215,7 +230,7 @@ struct ObjectRoutes: Sendable {
         let startAfter = query["start-after"].map(String.init) ?? ""
         let limitText = query["limit"].map(String.init) ?? "1000"
         guard let limit = Int(limitText), (1...1000).contains(limit) else {
-            throw APIError.badRequest("limit must be an integer in 1-1000", code: "invalid_limit")
+            throw APIError.badRequest("limit must be an integer in 1-1000", code: .invalidLimit)
         }
         let page = try await storage { () async throws(StorageError) in
             try await metadata.list(user: user, prefix: prefix, startAfter: startAfter, limit: limit + 1)
@@ -240,7 +255,7 @@ struct ObjectRoutes: Sendable {
     }
 
     private func tooLarge() -> APIError {
-        APIError(.contentTooLarge, code: "payload_too_large", "objects are limited to \(maxObjectSize) bytes on this node")
+        APIError(.contentTooLarge, code: .payloadTooLarge, "objects are limited to \(maxObjectSize) bytes on this node")
     }
 
     private func storage<T>(_ body: () async throws(StorageError) -> T) async throws(NodeError) -> T {

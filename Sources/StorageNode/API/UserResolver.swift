@@ -14,7 +14,7 @@ struct UserResolver: Sendable {
             Array(id.segments.prefix(prefix.segments.count)) == prefix.segments,
             let user = id.segments.last, Identifiers.isValidUserID(user)
         else {
-            throw APIError.forbidden("\(identity) is not a user identity (\(prefix)/USER)", code: "not_a_user")
+            throw APIError.forbidden("\(identity) is not a user identity (\(prefix)/USER)", code: .notAUser)
         }
         return user
     }

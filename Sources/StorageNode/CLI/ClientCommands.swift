@@ -15,10 +15,21 @@ struct ClientOptions: ParsableArguments {
     var key: String
     @Option(name: .long, help: "CA bundle that issued the node's certificate.")
     var ca: String
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "SPIFFE ID the node's certificate must carry (ID, or ID/* for any below it).",
+            discussion: "Default: spiffe://TD/node/* in the trust domain TD of --cert."))
+    var nodeIdentity: String?
 
     func withClient<T>(_ body: (HTTPClient) async throws -> T) async throws -> T {
         let files = try TLSFiles(certificate: cert, privateKey: key, ca: ca).load()
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: .splitKeyClient(files)))
+        var configuration = HTTPClient.Configuration(tlsConfiguration: .splitKeyClient(files))
+        // Only a StorageNode may get the request (and the object): not the KeyService or any
+        // other server certificate of the same CA. A refused server is not retried.
+        ServerIdentityCheck(expected: try expectedNodeIdentity(files), roots: files.roots).install(on: &configuration)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
             let result = try await body(client)
             try await client.shutdown()
@@ -27,6 +38,21 @@ struct ClientOptions: ParsableArguments {
             try? await client.shutdown()
             throw error
         }
+    }
+
+    /// `--node-identity`, or every node of the trust domain of the user's own certificate.
+    func expectedNodeIdentity(_ files: LoadedTLSFiles) throws -> SPIFFEIDPattern {
+        if let nodeIdentity {
+            guard let pattern = SPIFFEIDPattern(nodeIdentity) else {
+                throw ValidationError("--node-identity '\(nodeIdentity)' is not a SPIFFE ID (or one ending in /*)")
+            }
+            return pattern
+        }
+        guard let domain = files.ownTrustDomain, let pattern = SPIFFEIDPattern("spiffe://\(domain)/node/*")
+        else {
+            throw ValidationError("\(cert) has no SPIFFE ID to take the trust domain from; pass --node-identity")
+        }
+        return pattern
     }
 
     func objectURL(_ key: String) -> String {

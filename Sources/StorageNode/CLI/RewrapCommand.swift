@@ -25,12 +25,7 @@ struct Rewrap: AsyncParsableCommand {
         LogSetup.bootstrap(level: .warning)
         let logger = Logger(label: "storagenode-rewrap")
         let metadata = try SQLiteMetadataStore(directory: config.stateDirectory)
-        let keyService = KeyServiceClient(
-            baseURL: config.keyServiceURL,
-            tls: try config.tls.load(),
-            timeout: .seconds(config.keyServiceTimeout),
-            logger: logger
-        )
+        let keyService = try KeyServiceClient(config: config, configPath: self.config, logger: logger)
         var after: Int64 = 0
         var (checked, rewrapped, failed) = (0, 0, 0)
         do {

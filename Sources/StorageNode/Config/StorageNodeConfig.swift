@@ -9,6 +9,9 @@ struct StorageNodeConfig: Sendable {
     var region: String
     var tls: TLSFiles
     var keyServiceURL: String
+    /// The SPIFFE ID (or `ID/*` pattern) the KeyService's certificate must carry; nil means
+    /// `spiffe://TD/keyservice` in the trust domain of the node's own certificate.
+    var keyServiceIdentity: SPIFFEIDPattern?
     /// Deadline of one KeyService call, retries included, in seconds.
     var keyServiceTimeout: Int
     var stateDirectory: String
@@ -30,7 +33,7 @@ struct StorageNodeConfig: Sendable {
     static let knownKeys: Set<String> = [
         "listen.host", "listen.port", "region",
         "tls.certificate", "tls.privateKey", "tls.ca", "tls.crl",
-        "keyService.url", "keyService.timeout",
+        "keyService.url", "keyService.timeout", "keyService.identity",
         "stateDirectory", "users.identityPrefix",
         "limits.maxObjectSize", "objects.segmentSize",
         "dataKeys.maxAge", "dataKeys.maxObjects", "dataKeys.cacheEntries",
@@ -49,6 +52,15 @@ struct StorageNodeConfig: Sendable {
         let url = try source.requiredString("keyService.url")
         guard let parsed = URL(string: url), parsed.scheme == "https", parsed.host != nil else {
             throw .invalid("keyService.url", path, "'\(url)' is not an https:// URL")
+        }
+        var keyServiceIdentity: SPIFFEIDPattern?
+        if let text = source.raw("keyService.identity") {
+            guard let pattern = SPIFFEIDPattern(text) else {
+                throw .invalid(
+                    "keyService.identity", path,
+                    "'\(text)' is not a SPIFFE ID such as spiffe://example.org/keyservice (or one ending in /*)")
+            }
+            keyServiceIdentity = pattern
         }
         let logLevel = source.string("log.level", default: "info")
         guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
@@ -69,6 +81,7 @@ struct StorageNodeConfig: Sendable {
                 crls: try source.paths("tls.crl")
             ),
             keyServiceURL: url.hasSuffix("/") ? String(url.dropLast()) : url,
+            keyServiceIdentity: keyServiceIdentity,
             keyServiceTimeout: try source.int("keyService.timeout", default: 5, range: 1...120),
             stateDirectory: try source.requiredPath("stateDirectory"),
             userIdentityPrefix: prefix,

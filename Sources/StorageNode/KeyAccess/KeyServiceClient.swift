@@ -19,11 +19,15 @@ struct KeyServiceClient: Sendable {
 
     let http: HTTPClient
     let baseURL: String
+    /// The SPIFFE ID the KeyService must present; checked on every new connection.
+    let identity: ServerIdentityCheck
     let timeout: Duration
     let logger: Logger
 
-    init(baseURL: String, tls: LoadedTLSFiles, timeout: Duration, logger: Logger) {
+    init(baseURL: String, tls: LoadedTLSFiles, identity: ServerIdentityCheck, timeout: Duration, logger: Logger) {
         var config = HTTPClient.Configuration(tlsConfiguration: .splitKeyClient(tls))
+        // Every connection must reach the KeyService itself, not any other server of the CA.
+        identity.install(on: &config)
         let connect = min(timeout, .seconds(2))
         config.timeout = .init(connect: .seconds(connect.components.seconds), read: .seconds(timeout.components.seconds))
         config.connectionPool = .init(idleTimeout: .seconds(60))
@@ -34,6 +38,7 @@ struct KeyServiceClient: Sendable {
         config.connectionPool.retryConnectionEstablishment = false
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
         self.baseURL = baseURL
+        self.identity = identity
         self.timeout = timeout
         self.logger = logger
     }
@@ -146,6 +151,8 @@ struct KeyServiceClient: Sendable {
             let response = try await http.execute(request, deadline: deadline, logger: logger)
             status = response.status
             payload = try await response.body.collect(upTo: 1 << 20)
+        } catch let error as ServerIdentityError {
+            throw .untrustedKeyService(error.description)
         } catch {
             throw .unavailable("\(error)")
         }
@@ -157,7 +164,7 @@ struct KeyServiceClient: Sendable {
             }
         }
         let detail = (try? JSONDecoder().decode(ErrorBody.self, from: Data(buffer: payload)))?.error
-        let code = detail?.code ?? "http_\(status.code)"
+        let code = detail?.code ?? ErrorCode("http_\(status.code)")
         let message = detail?.message ?? "KeyService answered \(status.code)"
         switch status.code {
         case 400, 422: throw .integrity(code: code, message: message)
@@ -177,16 +184,19 @@ enum KeyAccessError: Error, Sendable, CustomStringConvertible {
         case .refused: "refused"
         case .integrity: "integrity"
         case .protocolViolation: "protocol"
+        case .untrustedKeyService: "identity"
         }
     }
 
     /// Down, slow, overloaded or unreachable: retry later.
     case unavailable(String)
     /// The key holder said no (policy, region, disabled user).
-    case refused(code: String, message: String)
+    case refused(code: ErrorCode, message: String)
     /// The stored wrapped key did not open: it was altered.
-    case integrity(code: String, message: String)
+    case integrity(code: ErrorCode, message: String)
     case protocolViolation(String)
+    /// The server at the KeyService URL is not the KeyService (`keyService.identity`); never retried.
+    case untrustedKeyService(String)
 
     var description: String {
         switch self {
@@ -194,6 +204,7 @@ enum KeyAccessError: Error, Sendable, CustomStringConvertible {
         case .refused(let code, let message): "KeyService refused (\(code)): \(message)"
         case .integrity(let code, let message): "stored wrapped key failed at the KeyService (\(code)): \(message)"
         case .protocolViolation(let d): "KeyService protocol violation: \(d)"
+        case .untrustedKeyService(let d): "the server at the KeyService URL is not the trusted KeyService: \(d)"
         }
     }
 }

@@ -26,14 +26,8 @@ enum StorageNodeDaemon {
             )
         }
 
-        let tlsFiles = try config.tls.load()
         let tlsStore = ServerTLSStore(try ServerTLS(files: config.tls))
-        let keyService = KeyServiceClient(
-            baseURL: config.keyServiceURL,
-            tls: tlsFiles,
-            timeout: .seconds(config.keyServiceTimeout),
-            logger: logger
-        )
+        let keyService = try KeyServiceClient(config: config, configPath: configPath, logger: logger)
         let dataKeys = DataKeys(
             metadata: metadata,
             keyService: keyService,
@@ -48,7 +42,7 @@ enum StorageNodeDaemon {
         let connections = ConnectionRegistry()
         let router = DaemonHost.makeRouter(connections: connections)
         let health = NodeHealth(metadata: metadata, keyService: keyService)
-        router.get(RouterPath(StorageNodeAPI.Path.health)) { _, _ in try await health.response() }
+        router.get(RouterPath(StorageNodeAPI.Path.health)) { _, context in try await health.response(logger: context.logger) }
         ObjectRoutes(
             metadata: metadata,
             blobs: blobs,
@@ -67,12 +61,15 @@ enum StorageNodeDaemon {
             port: config.port,
             idleTimeout: .seconds(config.idleTimeout),
             metrics: config.metricsPort.map { (config.metricsHost, $0) },
-            listeningMetadata: ["keyService": "\(config.keyServiceURL)"],
+            listeningMetadata: ["keyService": "\(config.keyServiceURL)", "keyServiceIdentity": "\(keyService.identity.expected)"],
             logger: logger,
             reload: {
                 let fresh = try await StorageNodeConfig.load(path: configPath)
-                if fresh.keyServiceURL != config.keyServiceURL || fresh.tls.certificate != config.tls.certificate {
-                    reloadLogger.warning("the KeyService URL and the node's client certificate for it change only on restart")
+                if fresh.keyServiceURL != config.keyServiceURL || fresh.keyServiceIdentity != config.keyServiceIdentity
+                    || fresh.tls.certificate != config.tls.certificate
+                {
+                    reloadLogger.warning(
+                        "the KeyService URL and identity and the node's client certificate for it change only on restart")
                 }
                 return fresh.tls
             }

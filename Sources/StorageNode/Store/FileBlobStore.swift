@@ -31,7 +31,7 @@ struct FileBlobStore: Sendable {
     }
 
     func create() async throws(StorageError) -> BlobWriter {
-        let name = UUID().uuidString.lowercased()
+        let name = BlobName.make()
         let tempPath = tempDirectory + "/" + name
         let fd = try await Self.offload { () throws(StorageError) in
             let fd = open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -41,12 +41,14 @@ struct FileBlobStore: Sendable {
         return BlobWriter(store: self, name: name, tempPath: tempPath, fd: fd)
     }
 
-    func path(of name: String) -> String {
-        blobDirectory + "/" + String(name.prefix(2)) + "/" + name
+    /// Where blob `name` lives; a name not of ``BlobName``'s format is refused, never joined to a path.
+    func path(of name: String) throws(StorageError) -> String {
+        let name = try BlobName.checked(name)
+        return blobDirectory + "/" + String(name.prefix(2)) + "/" + name
     }
 
     func openForReading(_ name: String) async throws(StorageError) -> BlobReader {
-        let path = path(of: name)
+        let path = try path(of: name)
         return try await Self.offload { () throws(StorageError) in
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw Self.error("open \(path)") }
@@ -60,7 +62,7 @@ struct FileBlobStore: Sendable {
     }
 
     func delete(_ name: String) async throws(StorageError) {
-        let path = path(of: name)
+        let path = try path(of: name)
         try await Self.offload { () throws(StorageError) in
             guard unlink(path) == 0 || errno == ENOENT else { throw Self.error("unlink \(path)") }
         }
@@ -142,7 +144,7 @@ final class BlobWriter: Sendable {
     func commit() async throws(StorageError) {
         let fd = self.fd
         let temp = tempPath
-        let final = store.path(of: name)
+        let final = try store.path(of: name)
         let shard = (final as NSString).deletingLastPathComponent
         let blobs = store.blobDirectory
         let closeOnce = self.closeOnce
@@ -163,12 +165,12 @@ final class BlobWriter: Sendable {
     /// failed after the rename (its directory fsync, say). No metadata names it either way.
     func abort() async {
         let temp = tempPath
-        let final = store.path(of: name)
+        let final = try? store.path(of: name)
         let closeOnce = self.closeOnce
         _ = try? await FileBlobStore.offload { () throws(StorageError) in
             closeOnce()
             unlink(temp)
-            unlink(final)
+            if let final { unlink(final) }
         }
     }
 

@@ -53,12 +53,16 @@ enum StorageError: Error, Sendable, CustomStringConvertible {
     case noSpace(String)
     case io(String)
     case metadata(String)
+    /// A stored record breaks a rule the node's own writes always keep (a blob name not of the
+    /// node's format, say): it was altered. Nothing is done with it.
+    case integrity(String)
 
     var description: String {
         switch self {
         case .noSpace(let d): "no space left on the node's storage: \(d)"
         case .io(let d): "storage I/O failed: \(d)"
         case .metadata(let d): "metadata store failed: \(d)"
+        case .integrity(let d): "stored record failed its integrity check: \(d)"
         }
     }
 }

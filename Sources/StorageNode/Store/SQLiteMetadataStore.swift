@@ -178,17 +178,20 @@ struct SQLiteMetadataStore: MetadataStore {
     }
 
     static func map(_ error: any Error) -> StorageError {
+        if let storage = error as? StorageError { return storage }
         if let db = error as? DatabaseError, db.resultCode == .SQLITE_FULL {
             return .noSpace("\(db)")
         }
         return .metadata("\(error)")
     }
 
-    static func object(_ row: Row) -> ObjectRecord {
+    /// A row as a record; one naming a blob outside the node's name format is refused (so a
+    /// delete or replacement of it rolls back), as no write of the node stores such a name.
+    static func object(_ row: Row) throws(StorageError) -> ObjectRecord {
         ObjectRecord(
             userID: row["user_id"],
             key: row["key"],
-            blobName: row["blob_name"],
+            blobName: try BlobName.checked(row["blob_name"]),
             writeID: Array(row["write_id"] as Data),
             dataKeyID: row["data_key_id"],
             size: row["size"],
