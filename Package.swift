@@ -46,9 +46,11 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        .target(name: "CProcess", path: "Sources/CProcess"),
         .target(
             name: "Shared",
             dependencies: [
+                "CProcess",
                 "CSystemd",
                 "COpenSSLCRL",
                 .product(name: "NIOCore", package: "swift-nio"),

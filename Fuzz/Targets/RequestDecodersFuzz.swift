@@ -77,13 +77,14 @@ private func fuzzRange(_ header: String) {
             guard let range = try ByteRange.parse(header, size: size) else {
                 preconditionFailure("a present header parsed as absent")
             }
-            precondition(!range.isEmpty && range.lowerBound >= 0 && range.upperBound <= size,
-                         "Range \(header.debugDescription) resolved to \(range) for size \(size)")
+            precondition(
+                !range.isEmpty && range.lowerBound >= 0 && range.upperBound <= size,
+                "Range \(header.debugDescription) resolved to \(range) for size \(size)")
         } catch {
             switch error.status {
-            case .badRequest: precondition(error.code == "invalid_range")
+            case .badRequest: precondition(error.code == .invalidRange)
             case .rangeNotSatisfiable:
-                precondition(error.code == "range_not_satisfiable" && error.headers["Content-Range"] == "bytes */\(size)")
+                precondition(error.code == .rangeNotSatisfiable && error.headers["Content-Range"] == "bytes */\(size)")
             default: preconditionFailure("unexpected Range refusal \(error)")
             }
         }
@@ -95,7 +96,7 @@ private func fuzzObjectKey(_ raw: String) {
     do {
         key = try ObjectKey.parse(rawPath: raw[...])
     } catch {
-        precondition(error.status == .badRequest && error.code == "invalid_key")
+        precondition(error.status == .badRequest && error.code == .invalidKey)
         return
     }
     precondition((1...ObjectKey.maximumLength).contains(key.utf8.count))

@@ -89,9 +89,9 @@ struct DataKeyRoundTripTests {
             let batch = try response.decode(API.BatchUnwrapResponse.self)
             #expect(batch.results.map(\.index) == [0, 1, 2, 3])
             #expect(batch.results[0].key?.plaintext == a.plaintext)
-            #expect(batch.results[1].error?.code == "unwrap_failed")
-            #expect(batch.results[2].error?.code == "wrapped_key_user_mismatch")
-            #expect(batch.results[3].error?.code == "invalid_wrapped_key")
+            #expect(batch.results[1].error?.code == .unwrapFailed)
+            #expect(batch.results[2].error?.code == .wrappedKeyUserMismatch)
+            #expect(batch.results[3].error?.code == .invalidWrappedKey)
             #expect(batch.requestId == response.requestID)
         }
     }
@@ -110,16 +110,30 @@ struct DataKeyRoundTripTests {
             let other = try await ks.client("node-eu-west").call(
                 .POST, ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "carol", context: "c"))
             #expect(other.status == .forbidden)
-            #expect(other.error?.error.code == "region_mismatch")
+            #expect(other.error?.error.code == .regionMismatch)
         }
     }
 
-    @Test func unknownUserIsNotCreatedByDefault() async throws {
+    /// An unknown user gets the same answer as a user of another region, so a node cannot probe
+    /// which users other regions have; the log says which it was.
+    @Test func unknownUserIsNotCreatedByDefaultAndLooksLikeAnotherRegionsUser() async throws {
         try await withKeyService() { ks in
-            let response = try await ks.client("node-eu-west").call(
+            try await Self.createUser(ks, "bob", region: "us-east")
+            let node = try ks.client("node-eu-west")
+            let unknown = try await node.call(
                 .POST, ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "mallory", context: "c"))
-            #expect(response.status == .notFound)
-            #expect(response.error?.error.code == "user_not_found")
+            let foreign = try await node.call(.POST, ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "bob", context: "c"))
+            #expect(unknown.status == .forbidden)
+            #expect(unknown.error?.error.code == .regionMismatch)
+            #expect(foreign.status == unknown.status)
+            #expect(foreign.error?.error.code == unknown.error?.error.code)
+            #expect(foreign.error?.error.message == unknown.error?.error.message)
+            for response in [unknown, foreign] {
+                let text = String(decoding: response.body, as: UTF8.self)
+                #expect(!text.contains("us-east") && !text.contains("eu-west") && !text.contains("spiffe://"), "\(text)")
+            }
+            try await ks.daemon.waitForLog("user mallory does not exist")
+            try await ks.daemon.waitForLog("user bob is homed in us-east")
         }
     }
 }

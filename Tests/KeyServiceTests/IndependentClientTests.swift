@@ -49,7 +49,7 @@ struct IndependentClientTests {
                     ks.baseURL + API.Path.users,
                 ])
             let error = try JSONDecoder().decode(ErrorBody.self, from: Data(create.output.utf8))
-            #expect(error.error.code == "user_exists")
+            #expect(error.error.code == .userExists)
         }
     }
 

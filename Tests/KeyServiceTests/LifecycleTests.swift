@@ -85,7 +85,7 @@ struct LifecycleTests {
                     user: "alice", wrapped: v1Wrapped.base64EncodedString(), context: "splitkey/storagenode/dek/v1", reason: .userRequest)
             )
             #expect(stale.status == .forbidden)
-            #expect(stale.error?.error.code == "kek_version_retired")
+            #expect(stale.error?.error.code == .kekVersionRetired)
             try await env.restartNode()
             #expect(try await alice.send(.GET, env.objectURL("doc")).body == Data(body))
             // Lowering the minimum again is refused.
@@ -101,15 +101,32 @@ struct LifecycleTests {
             try await env.restartNode()
             let refused = try await alice.send(.GET, env.objectURL("doc"))
             #expect(refused.status == .forbidden)
-            #expect(refused.error?.error.code == "key_refused")
+            #expect(refused.error?.error.code == .keyRefused)
             #expect(try await alice.send(.PUT, env.objectURL("new"), body: [1]).status == .forbidden)
             #expect(try await adminJSON(env, ["user", "enable", "alice"], as: API.User.self).state == "active")
             #expect(try await alice.send(.GET, env.objectURL("doc")).body == Data([1, 2, 3]))
         }
     }
 
-    @Test func scheduledDestructionWaitsAndCanBeCancelled() async throws {
+    static let shortDestroyDelays = ["SPLITKEY_LIFECYCLE_MIN_DESTROY_DELAY": "0"]
+
+    /// The waiting period is bounded by the operator's config, below (7 days unless changed) and
+    /// above; no request can shorten it.
+    @Test func destructionDelayIsBoundedByTheConfig() async throws {
         try await withStorageNode { env in
+            for delay in ["0", "3600", "\(400 * 86_400)"] {
+                let refused = try await admin(env, ["user", "schedule-destroy", "alice", "--delay", delay])
+                #expect(refused.status != 0)
+                #expect(refused.output.contains("invalid_delay"), "\(refused.output)")
+            }
+            let user = try await adminJSON(env, ["user", "schedule-destroy", "alice"], as: API.User.self)
+            let after = try #require(user.destroyAfter.flatMap { Timestamps.date($0) })
+            #expect(after.timeIntervalSinceNow > 7 * 86_400 - 60)
+        }
+    }
+
+    @Test func scheduledDestructionWaitsAndCanBeCancelled() async throws {
+        try await withStorageNode(keyServiceEnvironment: Self.shortDestroyDelays) { env in
             let scheduled = try await adminJSON(env, ["user", "schedule-destroy", "alice", "--delay", "3600"], as: API.User.self)
             #expect(scheduled.state == "deactivated")
             #expect(scheduled.destroyAfter != nil)
@@ -128,7 +145,7 @@ struct LifecycleTests {
     /// Crypto-shredding end to end: after destroy the user's objects cannot be read, and neither
     /// the KeyService's database nor its WAL holds any of the user's KEK bytes, sealed or clear.
     @Test func destroyShredsTheUsersKeys() async throws {
-        try await withStorageNode { env in
+        try await withStorageNode(keyServiceEnvironment: Self.shortDestroyDelays) { env in
             let alice = try env.ks.client("user-alice")
             let body = RandomBytes.bytes(5000)
             #expect(try await alice.send(.PUT, env.objectURL("doc"), body: body).status == .created)
@@ -188,8 +205,8 @@ struct LifecycleTests {
                     .POST, env.ks.baseURL + API.Path.unwrap,
                     json: API.UnwrapRequest(user: "alice", wrapped: key.wrapped, context: "c", reason: reason))
             }
-            #expect(try await unwrap(.legalProcess).error?.error.code == "reason_denied")
-            #expect(try await unwrap(.scrub).error?.error.code == "reason_denied")
+            #expect(try await unwrap(.legalProcess).error?.error.code == .reasonDenied)
+            #expect(try await unwrap(.scrub).error?.error.code == .reasonDenied)
             #expect(try await unwrap(.userRequest).status == .ok)
             #expect(try await unwrap(.migration).status == .ok)
             // scrub is refused for eu-west only: the us-east node may scrub its own users' keys.
@@ -222,22 +239,22 @@ struct LifecycleTests {
             #expect(limited.status == .tooManyRequests)
             #expect(limited.headers.first(name: "Retry-After") != nil)
             // Spend the rest of the budget slowly enough for the bucket, then trip the lock.
-            var outcome = ""
+            var outcome: ErrorCode?
             for _ in 0..<8 {
                 try await Task.sleep(for: .milliseconds(1100))
                 let response = try await node.call(.POST, env.ks.baseURL + API.Path.unwrap, json: request)
-                if let code = response.error?.error.code, code != "rate_limited" {
+                if let code = response.error?.error.code, code != .rateLimited {
                     outcome = code
                     break
                 }
             }
-            #expect(outcome == "unwrap_budget_exceeded")
+            #expect(outcome == .unwrapBudgetExceeded)
             try await Task.sleep(for: .milliseconds(1100))
-            #expect(try await node.call(.POST, env.ks.baseURL + API.Path.unwrap, json: request).error?.error.code == "unwrap_locked")
+            #expect(try await node.call(.POST, env.ks.baseURL + API.Path.unwrap, json: request).error?.error.code == .unwrapLocked)
             // The lock is persistent: it survives a restart, and only an admin clears it.
             #expect(try await env.ks.restart() == 0)
             let fresh = try env.ks.client("node-eu-west", http1Only: true)
-            #expect(try await fresh.call(.POST, env.ks.baseURL + API.Path.unwrap, json: request).error?.error.code == "unwrap_locked")
+            #expect(try await fresh.call(.POST, env.ks.baseURL + API.Path.unwrap, json: request).error?.error.code == .unwrapLocked)
             #expect(try await adminJSON(env, ["user", "clear-lockout", "alice"], as: API.User.self).unwrapLocked == false)
             #expect(try await fresh.call(.POST, env.ks.baseURL + API.Path.unwrap, json: request).status == .ok)
             let trail = try String(contentsOfFile: env.ks.path("state/keyservice/audit.log"), encoding: .utf8)
@@ -266,7 +283,7 @@ struct LifecycleTests {
             #expect(after.status == .forbidden || after.status == .notFound)
             #expect(
                 try await node.call(.POST, env.ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "alice", context: "c"))
-                    .error?.error.code == "identity_denied")
+                    .error?.error.code == .identityDenied)
 
             // The StorageNode keeps serving from its cache until the TTL runs out, then refuses.
             var firstRefusal: Duration?
@@ -274,7 +291,7 @@ struct LifecycleTests {
                 let response = try await alice.send(.GET, env.objectURL("doc"))
                 if response.status != .ok {
                     firstRefusal = ContinuousClock.now - revoked
-                    #expect(response.error?.error.code == "key_refused")
+                    #expect(response.error?.error.code == .keyRefused)
                     break
                 }
                 try await Task.sleep(for: .milliseconds(100))
@@ -306,7 +323,7 @@ struct LifecycleTests {
         #expect(try await generate().status == .ok)
         let third = try await generate()
         #expect(third.status == .conflict)
-        #expect(third.error?.error.code == "kek_rotation_required")
+        #expect(third.error?.error.code == .kekRotationRequired)
         let rotated = try await ks.client("admin").call(.POST, ks.baseURL + KeyServiceAPI.Path.user("alice", .rotate))
         #expect(try rotated.decode(KeyServiceAPI.User.self).currentKEKVersion == 2)
         #expect(try await generate().status == .ok)
@@ -320,7 +337,7 @@ struct LifecycleTests {
             }
         }
         let refused = try #require(limited, "no 429 within 10 requests past a burst of 6")
-        #expect(refused.error?.error.code == "rate_limited")
+        #expect(refused.error?.error.code == .rateLimited)
         #expect(refused.headers.first(name: "Retry-After") != nil)
         // Another identity has its own bucket.
         #expect(try await ks.client("admin").call(.GET, ks.baseURL + KeyServiceAPI.Path.users).status == .ok)

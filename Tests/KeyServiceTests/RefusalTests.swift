@@ -14,7 +14,7 @@ struct RefusalTests {
 
     /// The error body's request id is the one in the response header.
     func expectError(
-        _ response: APIResponse, _ status: HTTPResponseStatus, _ code: String, sourceLocation: SourceLocation = #_sourceLocation
+        _ response: APIResponse, _ status: HTTPResponseStatus, _ code: ErrorCode, sourceLocation: SourceLocation = #_sourceLocation
     ) {
         #expect(response.status == status, "\(String(decoding: response.body, as: UTF8.self))", sourceLocation: sourceLocation)
         #expect(response.error?.error.code == code, sourceLocation: sourceLocation)
@@ -71,14 +71,14 @@ struct RefusalTests {
             expectError(
                 try await us.call(.POST, ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "alice", context: "c")),
                 .forbidden,
-                "region_mismatch"
+                .regionMismatch
             )
             let stolen = try await us.call(
                 .POST,
                 ks.baseURL + API.Path.unwrap,
                 json: API.UnwrapRequest(user: "alice", wrapped: key.wrapped, context: "c", reason: .legalProcess)
             )
-            expectError(stolen, .forbidden, "region_mismatch")
+            expectError(stolen, .forbidden, .regionMismatch)
             #expect(!String(decoding: stolen.body, as: UTF8.self).contains(key.plaintext!))
         }
     }
@@ -89,15 +89,15 @@ struct RefusalTests {
             expectError(
                 try await node.call(.POST, ks.baseURL + API.Path.users, json: API.CreateUserRequest(id: "eve", homeRegion: "eu-west")),
                 .forbidden,
-                "role_required"
+                .roleRequired
             )
-            expectError(try await node.call(.GET, ks.baseURL + API.Path.users), .forbidden, "role_required")
+            expectError(try await node.call(.GET, ks.baseURL + API.Path.users), .forbidden, .roleRequired)
             // And an admin cannot use the data plane.
             expectError(
                 try await ks.client("admin").call(
                     .POST, ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "eve", context: "c")),
                 .forbidden,
-                "role_required"
+                .roleRequired
             )
             // An auditor reads but does not write.
             #expect(try await ks.client("auditor").call(.GET, ks.baseURL + API.Path.users).status == .ok)
@@ -105,7 +105,7 @@ struct RefusalTests {
                 try await ks.client("auditor").call(
                     .POST, ks.baseURL + API.Path.users, json: API.CreateUserRequest(id: "eve", homeRegion: "eu-west")),
                 .forbidden,
-                "role_required"
+                .roleRequired
             )
         }
     }
@@ -130,17 +130,17 @@ struct RefusalTests {
                 var tampered = bytes
                 tampered[index] ^= 0x01
                 let response = try await unwrap(tampered)
-                expectError(response, .unprocessableEntity, "unwrap_failed")
+                expectError(response, .unprocessableEntity, .unwrapFailed)
                 #expect(!String(decoding: response.body, as: UTF8.self).contains("plaintext"))
             }
             // A damaged header: the strict parser refuses before any key is touched.
             var badMagic = bytes
             badMagic[0] ^= 0xff
-            expectError(try await unwrap(badMagic), .badRequest, "invalid_wrapped_key")
-            expectError(try await unwrap(bytes + [0]), .badRequest, "invalid_wrapped_key")
-            expectError(try await unwrap(Array(bytes.dropLast())), .badRequest, "invalid_wrapped_key")
+            expectError(try await unwrap(badMagic), .badRequest, .invalidWrappedKey)
+            expectError(try await unwrap(bytes + [0]), .badRequest, .invalidWrappedKey)
+            expectError(try await unwrap(Array(bytes.dropLast())), .badRequest, .invalidWrappedKey)
             // The right blob with another context.
-            expectError(try await unwrap(bytes, context: "d"), .unprocessableEntity, "unwrap_failed")
+            expectError(try await unwrap(bytes, context: "d"), .unprocessableEntity, .unwrapFailed)
             // The untouched blob still opens.
             #expect(try await unwrap(bytes).status == .ok)
         }
@@ -150,38 +150,38 @@ struct RefusalTests {
         try await withKeyService { ks in
             let node = try ks.client("node-eu-west")
             expectError(
-                try await node.call(.POST, ks.baseURL + API.Path.generate, rawBody: Data("{not json".utf8)), .badRequest, "invalid_json")
+                try await node.call(.POST, ks.baseURL + API.Path.generate, rawBody: Data("{not json".utf8)), .badRequest, .invalidJson)
             expectError(
                 try await node.call(.POST, ks.baseURL + API.Path.generate, rawBody: Data(#"{"user": 5, "context": "c"}"#.utf8)),
-                .badRequest, "invalid_json")
+                .badRequest, .invalidJson)
             expectError(
                 try await node.call(
                     .POST, ks.baseURL + API.Path.unwrap,
                     rawBody: Data(#"{"user":"a","wrapped":"","context":"c","reason":"curiosity"}"#.utf8)),
                 .badRequest,
-                "invalid_json"
+                .invalidJson
             )
             expectError(
                 try await node.call(.POST, ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "../etc", context: "c")),
                 .badRequest,
-                "invalid_user_id"
+                .invalidUserId
             )
             expectError(
                 try await node.call(.POST, ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "alice", context: "")),
                 .badRequest,
-                "invalid_context"
+                .invalidContext
             )
             expectError(
                 try await node.call(.POST, ks.baseURL + API.Path.generate, rawBody: Data(repeating: 0x20, count: 2 << 20)),
                 .payloadTooLarge,
-                "payload_too_large"
+                .payloadTooLarge
             )
-            expectError(try await node.call(.GET, ks.baseURL + "/v1/nope"), .notFound, "not_found")
+            expectError(try await node.call(.GET, ks.baseURL + "/v1/nope"), .notFound, .notFound)
             expectError(
                 try await ks.client("admin").call(
                     .POST, ks.baseURL + API.Path.users, json: API.CreateUserRequest(id: "zed", homeRegion: "EU WEST")),
                 .badRequest,
-                "invalid_region"
+                .invalidRegion
             )
             #expect(ks.daemon.isRunning)
         }
@@ -192,7 +192,7 @@ struct RefusalTests {
         try await withKeyService(editConfig: { $0.replacingOccurrences(of: "deny: []", with: deny) }) { ks in
             let response = try await ks.client("node-us-east").call(
                 .POST, ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "bob", context: "c"))
-            expectError(response, .forbidden, "identity_denied")
+            expectError(response, .forbidden, .identityDenied)
         }
     }
 }

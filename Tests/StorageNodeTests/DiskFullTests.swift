@@ -54,7 +54,7 @@ struct DiskFullTests {
             let (fullKey, full) = try #require(refused, "8 MiB never filled up")
             print("disk full after \(stored.count) objects: \(full.status.code) \(String(decoding: full.body, as: UTF8.self))")
             #expect(full.status.code == 507)
-            #expect(full.error?.error.code == "insufficient_storage")
+            #expect(full.error?.error.code == .insufficientStorage)
             #expect(full.error?.error.message.contains("no space left") == true)
             // Where and what failed is the operator's business: in the log, not in the answer.
             #expect(full.error?.error.message.contains(state.path) == false)
@@ -71,7 +71,7 @@ struct DiskFullTests {
             let tiny = try await alice.send(.PUT, env.objectURL("tiny"), body: Array("tiny".utf8))
             print("commit on a full disk: \(tiny.status.code) \(String(decoding: tiny.body, as: UTF8.self))")
             #expect(tiny.status.code == 507)
-            #expect(tiny.error?.error.code == "insufficient_storage")
+            #expect(tiny.error?.error.code == .insufficientStorage)
             let newLog = String((env.node?.log ?? "").dropFirst(logBefore))
             #expect(newLog.contains("metadata commit failed"), "the refusal did not come from the commit:\n\(newLog)")
             #expect(env.node?.isRunning == true)
@@ -87,7 +87,7 @@ struct DiskFullTests {
             if delete.status == .noContent {
                 stored["keep/0"] = nil
             } else {
-                #expect(delete.error?.error.code == "insufficient_storage")
+                #expect(delete.error?.error.code == .insufficientStorage)
                 #expect(env.node?.log.contains("metadata delete failed") == true)
                 #expect(try await alice.send(.GET, env.objectURL("keep/0")).body == Data(stored["keep/0"]!))
             }

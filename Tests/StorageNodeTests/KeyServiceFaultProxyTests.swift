@@ -42,7 +42,7 @@ struct KeyServiceFaultProxyTests {
                     let elapsed = ContinuousClock.now - started
                     print("\(fault) \(method) \(key): \(response.status.code) after \(elapsed)")
                     #expect(response.status == .serviceUnavailable, "\(fault) \(method): \(String(decoding: response.body, as: UTF8.self))")
-                    #expect(response.error?.error.code == "key_service_unavailable")
+                    #expect(response.error?.error.code == .keyServiceUnavailable)
                     #expect(response.headers.first(name: "Retry-After") == "5")
                     #expect(elapsed < Self.latest, "\(fault) \(method) answered after \(elapsed)")
                     if fault.waitsForTheDeadline {

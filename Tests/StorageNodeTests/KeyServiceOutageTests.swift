@@ -30,7 +30,7 @@ struct KeyServiceOutageTests {
             let refused = try await bob.send(.GET, env.objectURL("b"))
             let elapsed = ContinuousClock.now - started
             #expect(refused.status == .serviceUnavailable)
-            #expect(refused.error?.error.code == "key_service_unavailable")
+            #expect(refused.error?.error.code == .keyServiceUnavailable)
             #expect(refused.headers.first(name: "Retry-After") == "5")
             #expect(elapsed < .seconds(2), "503 took \(elapsed): the node waited out its deadline")
             // New writes need the KeyService too (bob has no cached key after the restart).

@@ -125,7 +125,7 @@ struct ObjectAPITests {
             for bad in ["a/../b", "a//b", "./a", "a/%00b", "a%0Ab", "a/.."] {
                 let response = try await client.send(.PUT, env.objectURL(bad), body: [1, 2, 3])
                 #expect(response.status == .badRequest, "\(bad)")
-                #expect(response.error?.error.code == "invalid_key", "\(bad)")
+                #expect(response.error?.error.code == .invalidKey, "\(bad)")
             }
             let long = String(repeating: "k", count: 1025)
             #expect(try await client.send(.PUT, env.objectURL(long), body: [1]).status == .badRequest)
@@ -134,7 +134,7 @@ struct ObjectAPITests {
             let big = RandomBytes.bytes(100_001)
             let declared = try await client.send(.PUT, env.objectURL("big"), body: big)
             #expect(declared.status == .payloadTooLarge)
-            #expect(declared.error?.error.code == "payload_too_large")
+            #expect(declared.error?.error.code == .payloadTooLarge)
             // Chunked and too large: refused once the stream passes the limit.
             let file = env.ks.dir.appendingPathComponent("big.bin")
             try Data(big).write(to: file)
@@ -162,11 +162,11 @@ struct ObjectAPITests {
             // carol is homed in us-east: the KeyService gives this eu-west node no key for her.
             let carol = try await env.ks.client("user-carol").send(.PUT, env.objectURL("x"), body: [1])
             #expect(carol.status == .forbidden)
-            #expect(carol.error?.error.code == "key_refused")
+            #expect(carol.error?.error.code == .keyRefused)
             // A node certificate is not a user.
             let node = try await env.ks.client("node-eu-west").send(.GET, env.baseURL + StorageNodeAPI.Path.objects)
             #expect(node.status == .forbidden)
-            #expect(node.error?.error.code == "not_a_user")
+            #expect(node.error?.error.code == .notAUser)
         }
     }
 }

@@ -120,7 +120,7 @@ struct SecurityPropertyTests {
                 let original = try flip(smallBlob, at: offset)
                 let response = try await alice.send(.GET, env.objectURL("small"))
                 #expect(response.status == .internalServerError, "offset \(offset)")
-                #expect(response.error?.error.code == "integrity_error", "offset \(offset)")
+                #expect(response.error?.error.code == .integrityError, "offset \(offset)")
                 #expect(response.body.range(of: Data(small.prefix(32))) == nil)
                 try original.write(to: blobsDir.appendingPathComponent(smallBlob.0))
             }
@@ -174,7 +174,7 @@ struct SecurityPropertyTests {
                 try await env.startNode()
                 let response = try await alice.send(.GET, env.objectURL("k"))
                 #expect(response.status == .internalServerError, "offset \(offset): \(String(decoding: response.body, as: UTF8.self))")
-                #expect(response.error?.error.code == "integrity_error", "offset \(offset)")
+                #expect(response.error?.error.code == .integrityError, "offset \(offset)")
                 await env.stopNode()
             }
             try await DatabaseQueue(path: dbPath).write { db in

@@ -45,7 +45,7 @@ struct TamperSweepTests {
         #expect(
             response.status == .internalServerError,
             "\(what): \(response.status) \(String(decoding: response.body.prefix(200), as: UTF8.self))")
-        #expect(response.error?.error.code == "integrity_error", "\(what)")
+        #expect(response.error?.error.code == .integrityError, "\(what)")
         #expect(response.body.range(of: Data(Self.body.prefix(16))) == nil, "\(what): object bytes were returned")
     }
 

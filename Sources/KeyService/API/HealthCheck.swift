@@ -1,22 +1,26 @@
 import Hummingbird
+import Logging
 import Shared
 
-/// `GET /v1/health`: ACTIVE when the key store answers and the root key matched it at start;
-/// UNAVAILABLE (HTTP 503) with the reason otherwise, so load balancers and operators agree.
+/// `GET /v1/health`: ACTIVE when the key store answers and the audit trail is writable;
+/// DEGRADED when the trail is not (key operations are refused), UNAVAILABLE (HTTP 503) when
+/// the store does not answer. Any authenticated peer may ask, so the reasons name the failing
+/// part only; what failed and where is in the log.
 struct HealthCheck: Sendable {
     let store: any KeyStore
     let audit: AuditLog
 
-    func response() async throws -> Response {
+    func response(logger: Logger) async throws -> Response {
         var reasons: [String] = []
         do {
             try await store.ping()
         } catch {
-            reasons.append("key store: \(error)")
+            logger.error("health: key store does not answer", metadata: ["error": "\(error)"])
+            reasons.append("key store unavailable")
         }
         var status: KeyServiceAPI.Health.Status = reasons.isEmpty ? .active : .unavailable
-        if let failure = audit.lastFailure {
-            reasons.append("audit trail: \(failure); key operations are refused")
+        if audit.lastFailure != nil {
+            reasons.append("audit trail cannot be written; key operations are refused")
             if status == .active { status = .degraded }
         }
         return try JSONResponse.make(

@@ -27,6 +27,8 @@ struct Serve: AsyncParsableCommand {
         } catch {
             // One line an operator can act on, instead of a stack of Swift error dumps.
             FileHandle.standardError.write(Data("keyservice: cannot start: \(error)\n".utf8))
+            // A trail that does not match its head is EX_DATAERR, an unwritable one EX_IOERR.
+            if let audit = error as? AuditError { throw ExitCode(audit.exitStatus) }
             throw ExitCode(78)  // EX_CONFIG: systemd will not loop on a config error faster than RestartSec
         }
     }

@@ -22,6 +22,12 @@ struct KeyServiceConfig: Sendable {
     var auditFile: String
     /// Used only when `$CREDENTIALS_DIRECTORY/audit-key` does not exist; nil derives the key from the root key.
     var auditKeyFile: String?
+    /// The current audit segment is rotated once it holds this many bytes.
+    var auditSegmentBytes: UInt64
+    /// Open client connections beyond this are closed at once.
+    var maxConnections: Int
+    /// Seconds a CRL stays usable past its nextUpdate (0: refused at once).
+    var crlGracePeriod: Int
 
     static let knownKeys: Set<String> = [
         "listen.host", "listen.port",
@@ -30,7 +36,8 @@ struct KeyServiceConfig: Sendable {
         "policy.grants", "policy.deny", "policy.nodesMayCreateUsers",
         "log.level", "metrics.host", "metrics.port", "audit.file", "audit.keyFile",
         "policy.deniedReasons", "policy.deniedReasonsByRegion",
-        "lifecycle.destroyDelay", "lifecycle.kekMaxAge", "lifecycle.kekMaxWraps",
+        "lifecycle.destroyDelay", "lifecycle.minDestroyDelay", "lifecycle.maxDestroyDelay", "lifecycle.kekMaxAge", "lifecycle.kekMaxWraps",
+        "audit.segmentBytes", "limits.maxConnections", "tls.crlGracePeriod",
         "limits.identityRequestsPerSecond", "limits.identityBurst",
         "limits.userUnwrapsPerSecond", "limits.userUnwrapBurst",
         "limits.userUnwrapBudget", "limits.userUnwrapBudgetWindow",
@@ -63,6 +70,12 @@ struct KeyServiceConfig: Sendable {
             throw .invalid("policy", path, "\(error)")
         }
         let stateDirectory = try source.requiredPath("stateDirectory")
+        // The waiting period before a destruction protects against a rushed or coerced admin;
+        // its floor is the operator's, and no request can go below it.
+        let minDestroyDelay = try source.int("lifecycle.minDestroyDelay", default: 7 * 86_400, range: 0...(366 * 86_400))
+        let maxDestroyDelay = try source.int(
+            "lifecycle.maxDestroyDelay", default: 366 * 86_400, range: minDestroyDelay...(10 * 366 * 86_400))
+        let destroyDelay = try source.int("lifecycle.destroyDelay", default: minDestroyDelay, range: minDestroyDelay...maxDestroyDelay)
         return KeyServiceConfig(
             host: source.string("listen.host", default: "127.0.0.1"),
             port: try source.int("listen.port", default: 8443, range: 0...65535),
@@ -81,7 +94,9 @@ struct KeyServiceConfig: Sendable {
             metricsHost: source.string("metrics.host", default: "127.0.0.1"),
             metricsPort: source.raw("metrics.port") == nil ? nil : try source.int("metrics.port", default: 0, range: 0...65535),
             lifecycle: LifecycleSettings(
-                destroyDelay: try source.int("lifecycle.destroyDelay", default: 7 * 86_400, range: 0...(366 * 86_400)),
+                destroyDelay: destroyDelay,
+                minDestroyDelay: minDestroyDelay,
+                maxDestroyDelay: maxDestroyDelay,
                 kekMaxAge: try source.int("lifecycle.kekMaxAge", default: 365 * 86_400, range: 60...(10 * 366 * 86_400)),
                 kekMaxWraps: Int64(try source.int("lifecycle.kekMaxWraps", default: 1 << 30, range: 1...(1 << 31)))
             ),
@@ -94,7 +109,10 @@ struct KeyServiceConfig: Sendable {
                 userUnwrapBudgetWindow: try source.int("limits.userUnwrapBudgetWindow", default: 3600, range: 1...(366 * 86_400))
             ),
             auditFile: source.path("audit.file") ?? stateDirectory + "/audit.log",
-            auditKeyFile: source.path("audit.keyFile")
+            auditKeyFile: source.path("audit.keyFile"),
+            auditSegmentBytes: UInt64(try source.int("audit.segmentBytes", default: 64 << 20, range: 4096...(1 << 40))),
+            maxConnections: try source.int("limits.maxConnections", default: 4096, range: 1...1_000_000),
+            crlGracePeriod: try source.int("tls.crlGracePeriod", default: 0, range: 0...(30 * 86_400))
         )
     }
 }
@@ -103,6 +121,9 @@ struct KeyServiceConfig: Sendable {
 struct LifecycleSettings: Sendable {
     /// Default waiting period between scheduling and carrying out a destruction, in seconds.
     var destroyDelay: Int
+    /// Bounds on the waiting period a request may ask for.
+    var minDestroyDelay: Int
+    var maxDestroyDelay: Int
     /// A KEK version refuses new wraps this many seconds after its creation.
     var kekMaxAge: Int
     /// A KEK version refuses new wraps after this many, far below AES-GCM's 2^32 random-nonce bound.

@@ -3,42 +3,88 @@ import Foundation
 import Logging
 import Shared
 
-/// The KeyService's data-plane operations, independent of HTTP.
+/// The KeyService's data-plane operations: generate, unwrap, rewrap. Each takes an
+/// ``AuditTicket``, so it runs only inside ``AuditedOperations``; each reads what it needs,
+/// asks ``Authorizer`` for every rule, and returns the answer to release once recorded.
 ///
-/// Security rules enforced here, for every call:
-/// - A node acts only for users whose home region is one of its own regions.
-/// - Only an active user gets new wraps; an active or deactivated (destruction scheduled) user
-///   gets unwraps; a suspended or destroyed user gets nothing.
-/// - A wrapped key opens only for the user, KEK version, home region and context it was made
-///   for, and only if its KEK version is not below the user's minimum; otherwise no key material
-///   is returned.
-/// - The policy may refuse an unwrap by its reason, and by reason and the node's region.
-/// - A KEK version refuses new wraps past its cryptoperiod or wrap count.
-/// - Every answer with a plaintext key carries `cacheTTL`, the key holder's bound on how long
-///   the node may keep it.
+/// What it guarantees beyond the rules: a wrapped key opens only for the user, KEK version,
+/// home region and context it was made for; the KEK is opened only after every rule passed;
+/// and every answer with a plaintext key carries `cacheTTL`, the key holder's bound on how long
+/// the node may keep it.
 struct KeyOperations: Sendable {
     let store: any KeyStore
     let sealer: KEKSealer
     let cacheTTL: Int
-    let lifecycle: LifecycleSettings
-    let userUnwraps: TokenBuckets
-    let budget: UnwrapBudget
+    let authorizer: Authorizer
 
-    // MARK: Data plane
+    struct ValidatedUnwrap: Sendable {
+        var user: String
+        var context: String
+        var reason: KeyServiceAPI.UnwrapReason
+        var wrapped: WrappedKey
+        var wrappedText: String
+    }
 
-    func generate(user userID: String, context: String, caller: Caller, includePlaintext: Bool)
+    // MARK: Validation (before anything is recorded or decided)
+
+    static func validate(userID: String) throws(APIError) {
+        guard Identifiers.isValidUserID(userID) else {
+            throw APIError.badRequest("user id must be 1-128 characters of A-Z a-z 0-9 . _ @ -", code: .invalidUserId)
+        }
+    }
+
+    static func validate(context: String) throws(APIError) {
+        guard (1...KeyServiceAPI.maximumContextLength).contains(context.utf8.count) else {
+            throw APIError.badRequest("context must be 1-\(KeyServiceAPI.maximumContextLength) bytes of UTF-8", code: .invalidContext)
+        }
+    }
+
+    static func validate(_ request: KeyServiceAPI.UnwrapRequest) throws(APIError) -> ValidatedUnwrap {
+        try validate(userID: request.user)
+        try validate(context: request.context)
+        guard let bytes = Data(base64Encoded: request.wrapped) else {
+            throw APIError.badRequest("'wrapped' is not valid base64", code: .invalidWrappedKey)
+        }
+        let wrapped: WrappedKey
+        do {
+            wrapped = try WrappedKey(encoded: Array(bytes))
+        } catch {
+            throw APIError.badRequest("'wrapped' is not a valid wrapped key: \(error)", code: .invalidWrappedKey)
+        }
+        guard wrapped.userID == request.user else {
+            throw APIError.badRequest("the wrapped key belongs to another user than the request names", code: .wrappedKeyUserMismatch)
+        }
+        return ValidatedUnwrap(
+            user: request.user, context: request.context, reason: request.reason, wrapped: wrapped, wrappedText: request.wrapped)
+    }
+
+    // MARK: Operations
+
+    func generate(user userID: String, context: String, caller: Caller, includePlaintext: Bool, _ ticket: AuditTicket)
         async throws(APIError) -> KeyServiceAPI.GenerateResponse
     {
-        try caller.require({ if case .node = $0 { true } else { false } }, for: "generate data keys")
-        try Self.validate(userID: userID)
-        try Self.validate(context: context)
-        var user = try await storeCall { try await store.user(id: userID) }
-        if user == nil {
-            user = try await createOnFirstUse(userID: userID, caller: caller)
+        let user = try await storeCall { try await store.user(id: userID) }
+        do {
+            try authorizer.authorizeRegion(caller, user: user, userID: userID)
+        } catch {
+            throw ticket.refuse(error)
         }
-        guard let user else { throw APIError.notFound("user \(userID) does not exist", code: "user_not_found") }
-        try authorizeRegion(caller, for: user)
-        let (kek, version) = try await wrappingKEK(for: user)
+        guard let user else { throw APIError.internalError }
+        let version = user.currentKEKVersion
+        guard let record = try await storeCall({ try await store.kek(userID: user.id, version: version) }) else {
+            ticket.logger.error("current KEK missing", metadata: ["user": "\(user.id)", "version": "\(version)"])
+            throw APIError(.internalServerError, code: .kekMissing, "the user's current KEK is missing from the key store")
+        }
+        do {
+            try authorizer.authorizeWrap(user: user, kek: record)
+        } catch {
+            throw ticket.refuse(error)
+        }
+        let wraps = try await storeCall { try await store.countWrap(userID: user.id, version: version) }
+        guard wraps <= authorizer.lifecycle.kekMaxWraps else {
+            throw ticket.refuse(Refusal(.conflict, .kekRotationRequired, "the user's KEK reached its wrap limit; an admin must rotate it"))
+        }
+        let kek = try open(record, user: user, ticket)
         let dataKey = RandomBytes.key256()
         let wrapped = try wrap(dataKey, kek: kek, version: version, user: user, context: context)
         return KeyServiceAPI.GenerateResponse(
@@ -50,121 +96,88 @@ struct KeyOperations: Sendable {
         )
     }
 
-    func unwrap(_ request: KeyServiceAPI.UnwrapRequest, caller: Caller) async throws(APIError) -> KeyServiceAPI.UnwrapResponse {
-        let (user, wrapped, dataKey) = try await open(request, caller: caller, action: "unwrap data keys")
+    func unwrap(_ request: ValidatedUnwrap, caller: Caller, _ ticket: AuditTicket) async throws(APIError) -> KeyServiceAPI.UnwrapResponse {
+        let (user, dataKey) = try await open(request, caller: caller, ticket)
         return KeyServiceAPI.UnwrapResponse(
             user: user.id,
-            kekVersion: wrapped.kekVersion,
+            kekVersion: request.wrapped.kekVersion,
             plaintext: Data(dataKey.rawBytes).base64EncodedString(),
             cacheTTL: cacheTTL
         )
     }
 
     /// Unwraps and wraps again under the newest KEK version; the data key never leaves in clear.
-    func rewrap(_ request: KeyServiceAPI.UnwrapRequest, caller: Caller) async throws(APIError) -> KeyServiceAPI.RewrapResponse {
-        let (user, wrapped, dataKey) = try await open(request, caller: caller, action: "rewrap data keys")
-        if wrapped.kekVersion == user.currentKEKVersion {
-            return KeyServiceAPI.RewrapResponse(user: user.id, kekVersion: wrapped.kekVersion, wrapped: request.wrapped)
+    func rewrap(_ request: ValidatedUnwrap, caller: Caller, _ ticket: AuditTicket) async throws(APIError) -> KeyServiceAPI.RewrapResponse {
+        let (user, dataKey) = try await open(request, caller: caller, ticket)
+        if request.wrapped.kekVersion == user.currentKEKVersion {
+            return KeyServiceAPI.RewrapResponse(user: user.id, kekVersion: request.wrapped.kekVersion, wrapped: request.wrappedText)
         }
-        let (kek, version) = try await wrappingKEK(for: user)
+        let version = user.currentKEKVersion
+        guard let record = try await storeCall({ try await store.kek(userID: user.id, version: version) }) else {
+            throw APIError(.internalServerError, code: .kekMissing, "the user's current KEK is missing from the key store")
+        }
+        do {
+            try authorizer.authorizeWrap(user: user, kek: record)
+        } catch {
+            throw ticket.refuse(error)
+        }
+        _ = try await storeCall { try await store.countWrap(userID: user.id, version: version) }
+        let kek = try open(record, user: user, ticket)
         let rewrapped = try wrap(dataKey, kek: kek, version: version, user: user, context: request.context)
         return KeyServiceAPI.RewrapResponse(user: user.id, kekVersion: version, wrapped: Data(rewrapped.encoded()).base64EncodedString())
     }
 
-    /// Everything an unwrap checks, in order; returns the opened data key.
-    private func open(_ request: KeyServiceAPI.UnwrapRequest, caller: Caller, action: String)
-        async throws(APIError) -> (UserRecord, WrappedKey, SymmetricKey)
-    {
-        try caller.require({ if case .node = $0 { true } else { false } }, for: action)
-        try Self.validate(userID: request.user)
-        try Self.validate(context: request.context)
-        guard let bytes = Data(base64Encoded: request.wrapped) else {
-            throw APIError.badRequest("'wrapped' is not valid base64", code: "invalid_wrapped_key")
-        }
-        let wrapped: WrappedKey
+    /// Every rule an unwrap passes, then the KEK, then the data key.
+    private func open(_ request: ValidatedUnwrap, caller: Caller, _ ticket: AuditTicket) async throws(APIError) -> (
+        UserRecord, SymmetricKey
+    ) {
+        // One read for the user and the KEK version the blob names.
+        let read = try await storeCall { try await store.userAndKEK(id: request.user, version: request.wrapped.kekVersion) }
+        let budget: Authorizer.BudgetCheck
         do {
-            wrapped = try WrappedKey(encoded: Array(bytes))
+            try authorizer.authorizeRegion(caller, user: read?.0, userID: request.user)
         } catch {
-            throw APIError.badRequest("'wrapped' is not a valid wrapped key: \(error)", code: "invalid_wrapped_key")
+            throw ticket.refuse(error)
         }
-        guard wrapped.userID == request.user else {
-            throw APIError.badRequest("the wrapped key belongs to another user than '\(request.user)'", code: "wrapped_key_user_mismatch")
+        guard let (user, kekRecord) = read else { throw APIError.internalError }
+        do {
+            budget = try authorizer.authorizeUnwrap(caller, user: user, kekVersion: request.wrapped.kekVersion, reason: request.reason)
+        } catch {
+            throw ticket.refuse(error)
         }
-        // One read for the user and the KEK version the blob names; the KEK is opened only after
-        // every check below has passed.
-        guard let (user, kekRecord) = try await storeCall({ try await store.userAndKEK(id: request.user, version: wrapped.kekVersion) })
-        else {
-            throw APIError.notFound("user \(request.user) does not exist", code: "user_not_found")
-        }
-        try authorizeRegion(caller, for: user)
-        guard !caller.refusesReason(request.reason) else {
-            throw APIError.forbidden(
-                "unwraps for reason '\(request.reason.rawValue)' are refused by the KeyService policy for this node's region",
-                code: "reason_denied"
-            )
-        }
-        switch user.state {
-        case .active, .deactivated: break
-        case .suspended: throw APIError.forbidden("user \(user.id) is suspended (disabled by an admin)", code: "user_suspended")
-        case .destroyed: throw APIError.forbidden("user \(user.id) was destroyed; its keys no longer exist", code: "user_destroyed")
-        }
-        guard !user.unwrapLocked else {
-            throw APIError.forbidden(
-                "unwraps of user \(user.id) are locked after its unwrap budget was exceeded; an admin must clear it", code: "unwrap_locked")
-        }
-        guard wrapped.kekVersion >= user.minKEKVersion else {
-            throw APIError.forbidden(
-                "KEK version \(wrapped.kekVersion) of user \(user.id) is below its minimum \(user.minKEKVersion); rewrap the key",
-                code: "kek_version_retired"
-            )
-        }
-        if let wait = userUnwraps.take(user.id) {
-            throw APIError(
-                .tooManyRequests, code: "rate_limited", "too many unwraps for user \(user.id)", headers: ["Retry-After": "\(wait)"])
-        }
-        if budget.exceeds(user.id) {
-            _ = try? await store.update(userID: user.id) { $0.unwrapLocked = true }
-            throw APIError.forbidden(
-                "user \(user.id) exceeded its unwrap budget; unwraps are locked until an admin clears them",
-                code: "unwrap_budget_exceeded"
-            )
+        if budget == .exceeded {
+            try await lock(user, ticket)
         }
         guard let kekRecord else {
-            throw APIError(.unprocessableContent, code: "unknown_kek_version", "user \(user.id) has no KEK version \(wrapped.kekVersion)")
+            throw APIError(.unprocessableContent, code: .unknownKekVersion, "the user has no KEK version \(request.wrapped.kekVersion)")
         }
-        let kek = try open(kekRecord, user: user)
+        let kek = try open(kekRecord, user: user, ticket)
         do {
-            return (user, wrapped, try wrapped.unwrap(kek: kek, region: user.homeRegion, context: request.context))
+            return (user, try request.wrapped.unwrap(kek: kek, region: user.homeRegion, context: request.context))
         } catch {
             throw APIError(
                 .unprocessableContent,
-                code: "unwrap_failed",
+                code: .unwrapFailed,
                 "the wrapped key does not open for this user, region and context: it was altered or the context differs"
             )
         }
     }
 
-    /// The current KEK of an active user, if its cryptoperiod and wrap count allow one more wrap.
-    private func wrappingKEK(for user: UserRecord) async throws(APIError) -> (SymmetricKey, UInt32) {
-        guard user.state == .active else {
-            throw APIError.forbidden("user \(user.id) is \(user.state.rawValue); only active users get new wraps", code: "user_not_active")
+    /// Locks the user's unwraps after its budget was exceeded. The lock holds in this process
+    /// even when it cannot be stored, and the unwrap is refused either way.
+    private func lock(_ user: UserRecord, _ ticket: AuditTicket) async throws(APIError) {
+        authorizer.budget.lockLocally(user.id)
+        var locked = user
+        locked.unwrapLocked = true
+        do {
+            try await store.commit(expected: user, next: locked, addKEK: nil, eraseKEKs: false)
+        } catch {
+            ticket.logger.error("unwrap lockout could not be stored; it holds in this process only", metadata: ["error": "\(error)"])
+            throw APIError.unavailable("the key store is not available", retryAfterSeconds: 5, code: .storeUnavailable)
         }
-        let version = user.currentKEKVersion
-        guard let record = try await storeCall({ try await store.kek(userID: user.id, version: version) }) else {
-            throw APIError(.internalServerError, code: "kek_missing", "user \(user.id) has no current KEK version \(version)")
-        }
-        if let created = Timestamps.date(record.createdAt),
-            Date().timeIntervalSince(created) > TimeInterval(lifecycle.kekMaxAge)
-        {
-            throw APIError.conflict(
-                "KEK v\(version) of user \(user.id) is past its cryptoperiod; an admin must rotate it", code: "kek_rotation_required")
-        }
-        let wraps = try await storeCall { try await store.countWrap(userID: user.id, version: version) }
-        guard wraps <= lifecycle.kekMaxWraps else {
-            throw APIError.conflict(
-                "KEK v\(version) of user \(user.id) reached its wrap limit; an admin must rotate it", code: "kek_rotation_required")
-        }
-        return (try open(record, user: user), version)
+        throw ticket.refuse(
+            Refusal(.forbidden, .unwrapBudgetExceeded, "the user exceeded its unwrap budget; unwraps are locked until an admin clears them")
+        )
     }
 
     private func wrap(_ dataKey: SymmetricKey, kek: SymmetricKey, version: UInt32, user: UserRecord, context: String) throws(APIError)
@@ -178,36 +191,14 @@ struct KeyOperations: Sendable {
         }
     }
 
-    // MARK: Helpers
-
-    private func createOnFirstUse(userID: String, caller: Caller) async throws(APIError) -> UserRecord? {
-        guard caller.mayCreateUsersOnFirstUse else { return nil }
-        let regions = caller.nodeRegions
-        guard regions.count == 1, let region = regions.first else {
-            throw APIError.forbidden("a node serving several regions cannot create users on first use", code: "ambiguous_region")
-        }
-        _ = try await UserAdministration(store: store, sealer: sealer, lifecycle: lifecycle, budget: budget)
-            .create(userID: userID, region: region)
-        return try await storeCall { try await store.user(id: userID) }
-    }
-
-    private func authorizeRegion(_ caller: Caller, for user: UserRecord) throws(APIError) {
-        guard caller.nodeRegions.contains(user.homeRegion) else {
-            throw APIError.forbidden(
-                "\(caller.identity) serves region(s) \(caller.nodeRegions.sorted().joined(separator: ", ")); user \(user.id) is homed in \(user.homeRegion)",
-                code: "region_mismatch"
-            )
-        }
-    }
-
-    private func open(_ record: SealedKEKRecord, user: UserRecord) throws(APIError) -> SymmetricKey {
-        let version = record.version
+    private func open(_ record: SealedKEKRecord, user: UserRecord, _ ticket: AuditTicket) throws(APIError) -> SymmetricKey {
         do {
-            return try sealer.open(record.sealed, userID: user.id, version: version)
+            return try sealer.open(record.sealed, userID: user.id, version: record.version)
         } catch {
             // The row exists but does not open: the database was altered or the root key is wrong.
-            throw APIError(
-                .internalServerError, code: "kek_integrity", "the stored KEK of user \(user.id) v\(version) failed its integrity check")
+            ticket.logger.critical(
+                "stored KEK failed its integrity check", metadata: ["user": "\(user.id)", "version": "\(record.version)"])
+            throw APIError(.internalServerError, code: .kekIntegrity, "a stored KEK failed its integrity check; see the KeyService log")
         }
     }
 
@@ -215,19 +206,7 @@ struct KeyOperations: Sendable {
         do {
             return try await body()
         } catch {
-            throw APIError.unavailable("the key store is not available: \(error)", retryAfterSeconds: 5)
-        }
-    }
-
-    static func validate(userID: String) throws(APIError) {
-        guard Identifiers.isValidUserID(userID) else {
-            throw APIError.badRequest("user id must be 1-128 characters of A-Z a-z 0-9 . _ @ -", code: "invalid_user_id")
-        }
-    }
-
-    static func validate(context: String) throws(APIError) {
-        guard (1...KeyServiceAPI.maximumContextLength).contains(context.utf8.count) else {
-            throw APIError.badRequest("context must be 1-\(KeyServiceAPI.maximumContextLength) bytes of UTF-8", code: "invalid_context")
+            throw APIError.unavailable("the key store is not available", retryAfterSeconds: 5, code: .storeUnavailable)
         }
     }
 }

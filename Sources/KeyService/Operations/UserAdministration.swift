@@ -3,108 +3,34 @@ import Foundation
 import Shared
 
 /// The KeyService's control plane: user creation and the key lifecycle (admin role), and
-/// read-only views (admin and auditor).
-///
-/// State changes follow NIST SP 800-57: active <-> suspended (disable / enable);
-/// active or suspended -> deactivated (schedule destruction) -> active (cancel) or
-/// destroyed (destroy, once the waiting period is over). Destroyed is final.
+/// read-only views (admin and auditor). Each operation takes an ``AuditTicket`` and returns a
+/// ``Step``: the lifecycle decision is made from the user as read (``UserLifecycle``), and the
+/// store is written only in the step's change, after the record is durable, with a compare and
+/// set on the user that was read.
 struct UserAdministration: Sendable {
     let store: any KeyStore
     let sealer: KEKSealer
     let lifecycle: LifecycleSettings
     let budget: UnwrapBudget
 
-    func createUser(_ request: KeyServiceAPI.CreateUserRequest, caller: Caller) async throws(APIError) -> KeyServiceAPI.User {
-        try caller.require({ $0 == .admin }, for: "create users")
-        return try await create(userID: request.id, region: request.homeRegion)
-    }
-
-    func showUser(id: String, caller: Caller) async throws(APIError) -> KeyServiceAPI.User {
-        try caller.require({ $0 == .admin || $0 == .auditor }, for: "show users")
-        try KeyOperations.validate(userID: id)
-        guard let user = try await call({ () async throws(KeyStoreError) in try await store.user(id: id) }) else {
-            throw APIError.notFound("user \(id) does not exist", code: "user_not_found")
-        }
-        return Self.wire(user)
-    }
-
-    func listUsers(after: String?, limit: Int, caller: Caller) async throws(APIError) -> KeyServiceAPI.UserList {
-        try caller.require({ $0 == .admin || $0 == .auditor }, for: "list users")
-        let page = try await call { () async throws(KeyStoreError) in try await store.users(after: after, limit: limit + 1) }
-        let users = page.prefix(limit).map(Self.wire)
-        return KeyServiceAPI.UserList(users: users, next: page.count > limit ? users.last?.id : nil)
-    }
-
-    /// Runs one lifecycle action; `body` is the action's JSON body (may be empty).
-    func perform(_ action: KeyServiceAPI.UserAction, userID: String, body: Data, caller: Caller) async throws(APIError)
-        -> KeyServiceAPI.User
-    {
-        try caller.require({ $0 == .admin }, for: "change the key lifecycle")
-        try KeyOperations.validate(userID: userID)
-        let sealer = self.sealer
-        let record: UserRecord
-        switch action {
-        case .rotate:
-            record = try await call { () async throws(KeyStoreError) in
-                try await store.rotate(userID: userID) { version in
-                    try sealer.seal(kek: RandomBytes.key256(), userID: userID, version: version)
-                }
-            }
-        case .disable:
-            record = try await change(userID) { user in
-                guard user.state == .active else {
-                    throw KeyStoreError.refused("only an active user can be disabled; \(userID) is \(user.state.rawValue)")
-                }
-                user.state = .suspended
-            }
-        case .enable:
-            record = try await change(userID) { user in
-                guard user.state == .suspended else {
-                    throw KeyStoreError.refused("only a suspended user can be enabled; \(userID) is \(user.state.rawValue)")
-                }
-                user.state = .active
-            }
-        case .minVersion:
-            let request = try decode(KeyServiceAPI.MinVersionRequest.self, body)
-            record = try await change(userID) { user in
-                guard request.version >= user.minKEKVersion, request.version <= user.currentKEKVersion else {
-                    throw KeyStoreError.refused(
-                        "minimum KEK version must be between the current minimum \(user.minKEKVersion) and the newest version \(user.currentKEKVersion)"
-                    )
-                }
-                user.minKEKVersion = request.version
-            }
-        case .scheduleDestruction:
-            let request = try decode(KeyServiceAPI.ScheduleDestructionRequest.self, body.isEmpty ? Data("{}".utf8) : body)
-            let delay = request.delaySeconds ?? lifecycle.destroyDelay
-            guard delay >= 0 else { throw APIError.badRequest("delaySeconds must not be negative", code: "invalid_delay") }
-            record = try await change(userID) { user in
-                guard user.state == .active || user.state == .suspended else {
-                    throw KeyStoreError.refused("destruction of \(userID) cannot be scheduled: it is \(user.state.rawValue)")
-                }
-                user.state = .deactivated
-                user.destroyAfter = Date().addingTimeInterval(TimeInterval(delay))
-            }
-        case .cancelDestruction:
-            record = try await change(userID) { user in
-                guard user.state == .deactivated else { throw KeyStoreError.refused("no destruction of \(userID) is scheduled") }
-                user.state = .active
-                user.destroyAfter = nil
-            }
-        case .destroy:
-            record = try await call { () async throws(KeyStoreError) in try await store.destroy(userID: userID, now: Date()) }
-        case .clearLockout:
-            budget.reset(userID)
-            record = try await change(userID) { $0.unwrapLocked = false }
-        }
-        return Self.wire(record)
-    }
-
-    func create(userID: String, region: String) async throws(APIError) -> KeyServiceAPI.User {
-        try KeyOperations.validate(userID: userID)
+    static func validate(region: String) throws(APIError) {
         guard Identifiers.isValidRegion(region) else {
-            throw APIError.badRequest("'\(region)' is not a valid region (a-z, 0-9 and '-', up to 63 characters)", code: "invalid_region")
+            throw APIError.badRequest("not a valid region (a-z, 0-9 and '-', up to 63 characters)", code: .invalidRegion)
         }
+    }
+
+    func show(id: String, _ ticket: AuditTicket) async throws(APIError) -> Step<KeyServiceAPI.User> {
+        .done(Self.wire(try await existing(id)))
+    }
+
+    func list(after: String?, limit: Int, _ ticket: AuditTicket) async throws(APIError) -> Step<KeyServiceAPI.UserList> {
+        let page = try await call { try await store.users(after: after, limit: limit + 1) }
+        let users = page.prefix(limit).map(Self.wire)
+        return .done(KeyServiceAPI.UserList(users: users, next: page.count > limit ? users.last?.id : nil))
+    }
+
+    /// A new user with KEK version 1, sealed under the root key before anything is recorded.
+    func create(userID: String, region: String, _ ticket: AuditTicket) async throws(APIError) -> Step<KeyServiceAPI.User> {
         let now = Timestamps.string(Date())
         let sealed: [UInt8]
         do {
@@ -113,47 +39,92 @@ struct UserAdministration: Sendable {
             throw APIError.internalError
         }
         let record = UserRecord(
-            id: userID,
-            homeRegion: region,
-            state: .active,
-            currentKEKVersion: 1,
-            minKEKVersion: 1,
-            createdAt: now,
-            destroyAfter: nil,
-            unwrapLocked: false
-        )
-        try await call { () async throws(KeyStoreError) in
-            try await store.createUser(
-                record, firstKEK: SealedKEKRecord(userID: userID, version: 1, sealed: sealed, createdAt: now, wraps: 0))
-        }
-        return Self.wire(record)
+            id: userID, homeRegion: region, state: .active, currentKEKVersion: 1, minKEKVersion: 1, createdAt: now,
+            destroyAfter: nil, unwrapLocked: false)
+        let existing = try await call { try await store.user(id: userID) }
+        guard existing == nil else { throw APIError.conflict("the user exists already", code: .userExists) }
+        let (keyStore, kek) = (self.store, SealedKEKRecord(userID: userID, version: 1, sealed: sealed, createdAt: now, wraps: 0))
+        return .change { () async throws(APIError) in try await Self.insert(record, kek, into: keyStore) }
     }
 
-    private func change(_ userID: String, _ body: @escaping @Sendable (inout UserRecord) throws -> Void) async throws(APIError)
-        -> UserRecord
+    private static func insert(_ record: UserRecord, _ kek: SealedKEKRecord, into store: any KeyStore) async throws(APIError)
+        -> KeyServiceAPI.User
     {
-        try await call { () async throws(KeyStoreError) in try await store.update(userID: userID, body) }
+        do {
+            try await store.createUser(record, firstKEK: kek)
+        } catch {
+            throw map(error)
+        }
+        return wire(record)
     }
 
-    private func call<T>(_ body: () async throws(KeyStoreError) -> T) async throws(APIError) -> T {
+    /// One lifecycle change, decided now and made after its record.
+    func change(_ change: UserLifecycle.Change, userID: String, _ ticket: AuditTicket) async throws(APIError) -> Step<KeyServiceAPI.User> {
+        let user = try await existing(userID)
+        let next: UserRecord
+        do {
+            next = try UserLifecycle.apply(change, to: user, now: Date(), settings: lifecycle)
+        } catch {
+            throw ticket.refuse(error)
+        }
+        var addKEK: SealedKEKRecord?
+        if change == .rotate {
+            do {
+                let sealed = try sealer.seal(kek: RandomBytes.key256(), userID: userID, version: next.currentKEKVersion)
+                addKEK = SealedKEKRecord(
+                    userID: userID, version: next.currentKEKVersion, sealed: sealed, createdAt: Timestamps.string(Date()), wraps: 0)
+            } catch {
+                throw APIError.internalError
+            }
+        }
+        let (keyStore, budget, kek) = (self.store, self.budget, addKEK)
+        return .change { () async throws(APIError) in
+            try await Self.commit(change, user, next, kek, store: keyStore, budget: budget)
+        }
+    }
+
+    private static func commit(
+        _ change: UserLifecycle.Change, _ user: UserRecord, _ next: UserRecord, _ kek: SealedKEKRecord?, store: any KeyStore,
+        budget: UnwrapBudget
+    ) async throws(APIError) -> KeyServiceAPI.User {
+        do {
+            if next != user {
+                try await store.commit(expected: user, next: next, addKEK: kek, eraseKEKs: change == .destroy)
+            }
+            if change == .clearLockout { budget.reset(user.id) }
+            // The erasure is complete only once no copy of the KEK rows is left in the WAL.
+            if change == .destroy { try await store.purgeErased() }
+        } catch {
+            throw map(error)
+        }
+        return wire(next)
+    }
+
+    private func existing(_ id: String) async throws(APIError) -> UserRecord {
+        guard let user = try await call({ try await store.user(id: id) }) else {
+            throw APIError.notFound("the user does not exist", code: .userNotFound)
+        }
+        return user
+    }
+
+    private func call<T>(_ body: () async throws -> T) async throws(APIError) -> T {
         do {
             return try await body()
         } catch {
-            switch error {
-            case .userExists(let id): throw APIError.conflict("user \(id) already exists", code: "user_exists")
-            case .noSuchUser(let id): throw APIError.notFound("user \(id) does not exist", code: "user_not_found")
-            case .refused(let why): throw APIError.conflict(why, code: "invalid_state")
-            case .storage: throw APIError.unavailable("the key store is not available", retryAfterSeconds: 5)
-            }
+            throw Self.map(error)
         }
     }
 
-    private func decode<T: Decodable>(_ type: T.Type, _ body: Data) throws(APIError) -> T {
-        do {
-            return try JSONDecoder().decode(T.self, from: body)
-        } catch {
-            throw APIError.badRequest(
-                "request body is not valid JSON of the expected shape: \(ErrorShapeMiddleware.describe(error))", code: "invalid_json")
+    private static func map(_ error: any Error) -> APIError {
+        switch error as? KeyStoreError {
+        case .userExists: APIError.conflict("the user exists already", code: .userExists)
+        case .noSuchUser: APIError.notFound("the user does not exist", code: .userNotFound)
+        case .changed: APIError.conflict("the user changed while the request was decided; retry", code: .conflict)
+        case .incomplete:
+            APIError.unavailable(
+                "the KEKs were erased but a copy may remain in the write-ahead log; run destroy again to finish", retryAfterSeconds: 1,
+                code: .destroyIncomplete)
+        case .storage, nil: APIError.unavailable("the key store is not available", retryAfterSeconds: 5, code: .storeUnavailable)
         }
     }
 

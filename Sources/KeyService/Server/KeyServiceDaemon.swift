@@ -17,6 +17,7 @@ enum KeyServiceDaemon {
         MetricsExport.bootstrap()
         var logger = Logger(label: "keyservice")
         logger[metadataKey: "service"] = "keyservice"
+        for failure in ProcessHardening.apply() { logger.warning("process hardening incomplete", metadata: ["error": "\(failure)"]) }
 
         let rootKey = try RootKey.load(
             credentialsDirectory: ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"],
@@ -37,35 +38,32 @@ enum KeyServiceDaemon {
             withIntermediateDirectories: true,
             attributes: [.posixPermissions: 0o700]
         )
-        let audit = try AuditLog(path: config.auditFile, key: SymmetricKeyBox(auditKey), logger: logger)
+        let audit = try AuditLog(
+            path: config.auditFile, key: SymmetricKeyBox(auditKey), segmentBytes: config.auditSegmentBytes, logger: logger)
         logger.info("audit trail", metadata: ["file": "\(config.auditFile)", "key": "\(auditKeyOrigin)"])
 
         let tlsStore = ServerTLSStore(try ServerTLS(files: config.tls))
         let stateStore = ServerStateStore(ServerState(policy: config.policy))
         let budget = UnwrapBudget(budget: config.limits.userUnwrapBudget, windowSeconds: config.limits.userUnwrapBudgetWindow)
-        let operations = KeyOperations(
-            store: store,
-            sealer: sealer,
-            cacheTTL: config.cacheTTL,
-            lifecycle: config.lifecycle,
+        let authorizer = Authorizer(
+            identityRequests: TokenBuckets(rate: config.limits.identityRequestsPerSecond, burst: config.limits.identityBurst),
             userUnwraps: TokenBuckets(rate: config.limits.userUnwrapsPerSecond, burst: config.limits.userUnwrapBurst),
-            budget: budget
+            budget: budget,
+            lifecycle: config.lifecycle
         )
         let revoked = try await store.revokedIdentities().compactMap(IdentityMatcher.init)
         stateStore.update { $0.revoked = revoked }
         let connections = ConnectionRegistry()
+        let operations = KeyServiceOperations(
+            audited: AuditedOperations(audit: audit, authorizer: authorizer),
+            keys: KeyOperations(store: store, sealer: sealer, cacheTTL: config.cacheTTL, authorizer: authorizer),
+            users: UserAdministration(store: store, sealer: sealer, lifecycle: config.lifecycle, budget: budget),
+            revocations: IdentityRevocations(store: store, state: stateStore, connections: connections),
+            store: store
+        )
 
         let router = DaemonHost.makeRouter(connections: connections)
-        KeyServiceRoutes(
-            state: stateStore,
-            operations: operations,
-            administration: UserAdministration(store: store, sealer: sealer, lifecycle: config.lifecycle, budget: budget),
-            health: HealthCheck(store: store, audit: audit),
-            audit: audit,
-            store: store,
-            connections: connections,
-            identityRequests: TokenBuckets(rate: config.limits.identityRequestsPerSecond, burst: config.limits.identityBurst)
-        ).register(on: router)
+        KeyServiceRoutes(state: stateStore, operations: operations, health: HealthCheck(store: store, audit: audit)).register(on: router)
 
         let reloadLogger = logger
         let host = DaemonHost(

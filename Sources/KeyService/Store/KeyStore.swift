@@ -54,13 +54,14 @@ protocol KeyStore: Sendable {
     func userAndKEK(id: String, version: UInt32) async throws(KeyStoreError) -> (UserRecord, SealedKEKRecord?)?
     /// Counts one more wrap under `version` and returns the new count.
     func countWrap(userID: String, version: UInt32) async throws(KeyStoreError) -> Int64
-    /// Adds KEK version current+1, sealed by `seal(version)`, and makes it current.
-    func rotate(userID: String, seal: @escaping @Sendable (UInt32) throws -> [UInt8]) async throws(KeyStoreError) -> UserRecord
-    /// Applies `change` to the user atomically; `change` may throw to refuse.
-    func update(userID: String, _ change: @escaping @Sendable (inout UserRecord) throws -> Void) async throws(KeyStoreError) -> UserRecord
-    /// Erases every KEK version of a deactivated user whose waiting period is over, marks it
-    /// destroyed, and checkpoints so no copy of the erased rows stays in the WAL.
-    func destroy(userID: String, now: Date) async throws(KeyStoreError) -> UserRecord
+    /// Replaces `expected` with `next` if the stored user still equals `expected` (compare and
+    /// set), in one transaction with adding `addKEK` and, when `eraseKEKs`, erasing every KEK
+    /// version of the user. Throws ``KeyStoreError/changed`` when the user changed since it was
+    /// read. The store applies no rule of its own: the caller decided the change.
+    func commit(expected: UserRecord, next: UserRecord, addKEK: SealedKEKRecord?, eraseKEKs: Bool) async throws(KeyStoreError)
+    /// Makes sure no copy of erased rows survives outside the live database (SQLite: a WAL
+    /// checkpoint that truncates the log); throws ``KeyStoreError/incomplete`` if it could not.
+    func purgeErased() async throws(KeyStoreError)
     /// The root-key check record, created on first use.
     func keyCheck(orCreate make: @Sendable () throws -> [UInt8]) async throws(KeyStoreError) -> [UInt8]
     /// Identities revoked at run time (`keyservice admin node revoke`), as policy matchers.
@@ -73,14 +74,16 @@ protocol KeyStore: Sendable {
 enum KeyStoreError: Error, Sendable, CustomStringConvertible {
     case userExists(String)
     case noSuchUser(String)
-    case refused(String)
+    case changed(String)
+    case incomplete(String)
     case storage(String)
 
     var description: String {
         switch self {
         case .userExists(let id): "user \(id) already exists"
         case .noSuchUser(let id): "user \(id) does not exist"
-        case .refused(let why): why
+        case .changed(let id): "user \(id) changed while the request was decided"
+        case .incomplete(let why): why
         case .storage(let detail): "key store failure: \(detail)"
         }
     }

@@ -129,68 +129,41 @@ struct SQLiteKeyStore: KeyStore {
         }
     }
 
-    func rotate(userID: String, seal: @escaping @Sendable (UInt32) throws -> [UInt8]) async throws(KeyStoreError) -> UserRecord {
+    func commit(expected: UserRecord, next: UserRecord, addKEK: SealedKEKRecord?, eraseKEKs: Bool) async throws(KeyStoreError) {
         try await write { db in
-            guard var user = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [userID]).map(Self.user(from:)) else {
-                throw KeyStoreError.noSuchUser(userID)
+            guard
+                let current = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [expected.id]).map(Self.user(from:))
+            else {
+                throw KeyStoreError.noSuchUser(expected.id)
             }
-            guard user.state == .active || user.state == .suspended else {
-                throw KeyStoreError.refused("user \(userID) is \(user.state.rawValue); only active or suspended users rotate")
-            }
-            let version = user.currentKEKVersion + 1
-            try db.execute(
-                sql: "INSERT INTO kek_versions (user_id, version, sealed, created_at) VALUES (?, ?, ?, ?)",
-                arguments: [userID, Int64(version), Data(try seal(version)), Timestamps.string(Date())]
-            )
-            user.currentKEKVersion = version
-            try Self.save(user, in: db, insert: false)
-            return user
-        }
-    }
-
-    func update(userID: String, _ change: @escaping @Sendable (inout UserRecord) throws -> Void) async throws(KeyStoreError) -> UserRecord {
-        try await write { db in
-            guard var user = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [userID]).map(Self.user(from:)) else {
-                throw KeyStoreError.noSuchUser(userID)
-            }
-            try change(&user)
-            try Self.save(user, in: db, insert: false)
-            return user
-        }
-    }
-
-    func destroy(userID: String, now: Date) async throws(KeyStoreError) -> UserRecord {
-        let user = try await write { db in
-            guard var user = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [userID]).map(Self.user(from:)) else {
-                throw KeyStoreError.noSuchUser(userID)
-            }
-            guard user.state == .deactivated, let after = user.destroyAfter else {
-                throw KeyStoreError.refused("user \(userID) is \(user.state.rawValue); schedule its destruction first")
-            }
-            guard now >= after else {
-                throw KeyStoreError.refused(
-                    "user \(userID) may be destroyed from \(Timestamps.string(after)); cancel or wait"
+            guard current == expected else { throw KeyStoreError.changed(expected.id) }
+            if let kek = addKEK {
+                try db.execute(
+                    sql: "INSERT INTO kek_versions (user_id, version, sealed, created_at) VALUES (?, ?, ?, ?)",
+                    arguments: [kek.userID, Int64(kek.version), Data(kek.sealed), kek.createdAt]
                 )
             }
-            // secure_delete overwrites the freed rows in the database pages.
-            try db.execute(sql: "DELETE FROM kek_versions WHERE user_id = ?", arguments: [userID])
-            user.state = .destroyed
-            user.destroyAfter = nil
-            try Self.save(user, in: db, insert: false)
-            return user
+            if eraseKEKs {
+                // secure_delete overwrites the freed rows in the database pages.
+                try db.execute(sql: "DELETE FROM kek_versions WHERE user_id = ?", arguments: [expected.id])
+            }
+            try Self.save(next, in: db, insert: false)
         }
-        // Copy the overwritten pages into the database and empty the WAL, so the erased sealed
-        // KEKs survive in neither file. Readers can hold a checkpoint back; retry briefly.
+    }
+
+    func purgeErased() async throws(KeyStoreError) {
+        // Copy the overwritten pages into the database and empty the WAL, so erased sealed KEKs
+        // survive in neither file. Readers can hold a checkpoint back; retry for about a second.
         for _ in 0..<50 {
             let done =
                 (try? await pool.writeWithoutTransaction { db -> Bool in
                     let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
                     return (row?[0] as Int64?) == 0
                 }) ?? false
-            if done { break }
+            if done { return }
             try? await Task.sleep(for: .milliseconds(20))
         }
-        return user
+        throw .incomplete("the WAL checkpoint that erases the old KEK pages did not finish (readers held it back)")
     }
 
     func keyCheck(orCreate make: @Sendable () throws -> [UInt8]) async throws(KeyStoreError) -> [UInt8] {

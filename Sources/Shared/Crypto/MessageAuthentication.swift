@@ -17,9 +17,15 @@ public enum MessageAuthentication {
     /// and compares in constant time.
     public static func isValidHMACSHA256(tag: [UInt8], key: SymmetricKey, message: [UInt8]) -> Bool {
         guard (16...32).contains(tag.count) else { return false }
-        let expected = hmacSHA256(key: key, message).prefix(tag.count)
+        return constantTimeEqual(Array(hmacSHA256(key: key, message).prefix(tag.count)), tag)
+    }
+
+    /// Whether two byte strings are equal, in time that depends only on their lengths, so a
+    /// comparison of a secret tag leaks nothing about where it first differs.
+    public static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
         var difference: UInt8 = 0
-        for (a, b) in zip(expected, tag) { difference |= a ^ b }
+        for (x, y) in zip(a, b) { difference |= x ^ y }
         return difference == 0
     }
 }

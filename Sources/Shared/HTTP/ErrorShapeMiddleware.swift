@@ -51,26 +51,26 @@ public struct ErrorShapeMiddleware: RouterMiddleware {
         return response
     }
 
-    static func apiError(for error: any Error, logger: Logger) -> APIError {
+    public static func apiError(for error: any Error, logger: Logger) -> APIError {
         switch error {
         case let error as APIError:
             return error
         case let error as any APIErrorConvertible:
             return error.apiError
         case let error as HTTPError:
-            let code = error.status == .notFound ? "not_found" : (error.status.code < 500 ? "bad_request" : "internal")
+            let code: ErrorCode = error.status == .notFound ? .notFound : (error.status.code < 500 ? .badRequest : .internalError)
             if error.status.code >= 500 { logger.error("request failed", metadata: ["error": "\(error)"]) }
             return APIError(error.status, code: code, error.body ?? error.status.reasonPhrase)
         case let error as NIOTooManyBytesError:
             // A route that collects a body itself (not through decodeJSON) and gets too much.
             return APIError(
-                .contentTooLarge, code: "payload_too_large", "request body exceeds \(error.maxBytes.map(String.init) ?? "the limit") bytes")
+                .contentTooLarge, code: .payloadTooLarge, "request body exceeds \(error.maxBytes.map(String.init) ?? "the limit") bytes")
         case let error as HTTPParserError:
             // A body that breaks HTTP framing (a bad chunk size, ...) reaches a route as it
             // streams, after the head parsed fine; it is the client's fault, not a 500.
             return .badRequest("malformed HTTP request: \(error)")
         case is DecodingError:
-            return .badRequest("request body is not valid JSON of the expected shape: \(Self.describe(error))", code: "invalid_json")
+            return .badRequest("request body is not valid JSON of the expected shape: \(Self.describe(error))", code: .invalidJson)
         default:
             logger.error("request failed", metadata: ["error": "\(error)"])
             return .internalError

@@ -15,14 +15,14 @@ extension Request {
         do {
             buffer = try await request.collectBody(upTo: limit)
         } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, code: "payload_too_large", "request body exceeds \(limit) bytes")
+            throw APIError(.contentTooLarge, code: .payloadTooLarge, "request body exceeds \(limit) bytes")
         }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))
         } catch {
             throw APIError.badRequest(
                 "request body is not valid JSON of the expected shape: \(ErrorShapeMiddleware.describe(error))",
-                code: "invalid_json"
+                code: .invalidJson
             )
         }
     }

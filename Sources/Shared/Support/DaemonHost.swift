@@ -58,6 +58,7 @@ public struct DaemonHost: Sendable {
 
     public func run(router: Router<SplitKeyRequestContext>) async throws {
         let logger = self.logger
+        for failure in ProcessHardening.apply() { logger.warning("process hardening incomplete", metadata: ["error": "\(failure)"]) }
         let notifier = SystemdNotifier(logger: logger)
         let (name, metadata, tls, connections, reload) = (self.name, self.listeningMetadata, self.tls, self.connections, self.reload)
         let app = try HTTPService.make(

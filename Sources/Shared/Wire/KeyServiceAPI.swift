@@ -159,10 +159,10 @@ public enum KeyServiceAPI {
 
         public struct ItemError: Codable, Sendable {
             public var status: Int
-            public var code: String
+            public var code: ErrorCode
             public var message: String
 
-            public init(status: Int, code: String, message: String) {
+            public init(status: Int, code: ErrorCode, message: String) {
                 self.status = status
                 self.code = code
                 self.message = message
