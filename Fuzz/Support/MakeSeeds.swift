@@ -111,5 +111,9 @@ enum MakeSeeds {
         try key("bad-utf8", "%C3%28")
         try key("bad-escape", "%zz%")
         try key("unicode", "%E2%9C%93/caf%C3%A9")
+        // `/` or `.` followed by a combining mark: one grapheme cluster, but still a `/` or `.`.
+        try key("dotdot-combining", "a/../%CC%81b")
+        try key("slash-combining", "/\u{0301}x")
+        try key("double-slash-combining", "a//\u{0301}b")
     }
 }

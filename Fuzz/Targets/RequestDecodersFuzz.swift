@@ -10,7 +10,8 @@
 //      resolved against object sizes 0, 1, 1000 and Int64.max: a result must be a non-empty
 //      range inside the object; a refusal must be a 400 `invalid_range` or 416.
 //   2  the rest is the raw path after `/v1/objects/USER/` for `ObjectKey.parse(rawPath:)`
-//      (Sources/StorageNode/API/ObjectKey.swift): an accepted key must obey the documented rules.
+//      (Sources/StorageNode/API/ObjectKey.swift): an accepted key must obey the documented rules,
+//      checked on its UTF-8 bytes (never on grapheme clusters).
 // Never a crash, trap or hang.
 import Foundation
 import HTTPTypes
@@ -99,11 +100,15 @@ private func fuzzObjectKey(_ raw: String) {
         precondition(error.status == .badRequest && error.code == .invalidKey)
         return
     }
-    precondition((1...ObjectKey.maximumLength).contains(key.utf8.count))
-    precondition(!key.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f })
-    precondition(!key.hasPrefix("/") && !key.hasSuffix("/") && !key.contains("//"))
-    for segment in key.split(separator: "/", omittingEmptySubsequences: false) {
-        precondition(segment != "." && segment != "..")
+    // Checked on the UTF-8 bytes, as a file system or a mirror sees the key: split on
+    // `Character`s, `/` or `.` followed by a combining mark (`a/../\u{0301}b`) is one grapheme
+    // cluster equal to neither, and a `..` segment would pass unseen.
+    let bytes = Array(key.utf8)
+    precondition((1...ObjectKey.maximumLength).contains(bytes.count))
+    precondition(!bytes.contains { $0 < 0x20 || $0 == 0x7f })
+    let slash = UInt8(ascii: "/"), dot = UInt8(ascii: ".")
+    for segment in bytes.split(separator: slash, omittingEmptySubsequences: false) {
+        precondition(!segment.isEmpty && !segment.elementsEqual([dot]) && !segment.elementsEqual([dot, dot]))
     }
     // Accepting is idempotent: the decoded key, validated again, is still accepted.
     do { try ObjectKey.validate(key) } catch { preconditionFailure("accepted key fails validation: \(error)") }
