@@ -13,6 +13,7 @@ enum MakeSeeds {
         try wrappedKeys(root.appendingPathComponent("WrappedKeyFuzz"))
         try objects(root.appendingPathComponent("ObjectFormatFuzz"))
         try requests(root.appendingPathComponent("RequestDecodersFuzz"))
+        try auditTrail(root.appendingPathComponent("AuditTrailFuzz"))
     }
 
     static func write(_ dir: URL, _ name: String, _ bytes: [UInt8]) throws {
@@ -21,8 +22,9 @@ enum MakeSeeds {
     }
 
     static func wrap(user: String, kekVersion: UInt32 = 1) throws -> WrappedKey {
-        try WrappedKey.wrap(dataKey: FuzzFixtures.dataKey, kek: FuzzFixtures.kek, userID: user, kekVersion: kekVersion,
-                            region: FuzzFixtures.region, context: FuzzFixtures.context)
+        try WrappedKey.wrap(
+            dataKey: FuzzFixtures.dataKey, kek: FuzzFixtures.kek, userID: user, kekVersion: kekVersion,
+            region: FuzzFixtures.region, context: FuzzFixtures.context)
     }
 
     static func wrappedKeys(_ dir: URL) throws {
@@ -46,8 +48,9 @@ enum MakeSeeds {
 
     static func seal(_ plaintext: [UInt8], segmentSize: Int = 1024) throws -> [UInt8] {
         let header = ObjectHeader.fresh(segmentSize: segmentSize, dataKeyID: 1)
-        var sealer = try ObjectSealer(dataKey: FuzzFixtures.dataKey, header: header, userID: FuzzFixtures.userID,
-                                      objectKey: FuzzFixtures.objectKey)
+        var sealer = try ObjectSealer(
+            dataKey: FuzzFixtures.dataKey, header: header, userID: FuzzFixtures.userID,
+            objectKey: FuzzFixtures.objectKey)
         var out = try sealer.append(plaintext)
         out += try sealer.finish()
         return out
@@ -75,8 +78,10 @@ enum MakeSeeds {
         try write(dir, "segment-size-max", huge)
         // The segments of one blob reordered: each authenticates only at its own index.
         let seg = 1024 + AES256GCM.tagSize, h = ObjectHeader.encodedSize
-        try write(dir, "segments-swapped", Array(three[..<h]) + Array(three[(h + seg)..<(h + 2 * seg)])
-                  + Array(three[h..<(h + seg)]) + Array(three[(h + 2 * seg)...]))
+        try write(
+            dir, "segments-swapped",
+            Array(three[..<h]) + Array(three[(h + seg)..<(h + 2 * seg)])
+                + Array(three[h..<(h + seg)]) + Array(three[(h + 2 * seg)...]))
     }
 
     static func requests(_ dir: URL) throws {
@@ -85,7 +90,10 @@ enum MakeSeeds {
         try json("unwrap", #"{"user":"alice","wrapped":"\#(wrapped)","context":"fuzz-context","reason":"user-request"}"#)
         try json("unwrap-bad-reason", #"{"user":"alice","wrapped":"\#(wrapped)","context":"c","reason":"curiosity"}"#)
         try json("unwrap-not-base64", #"{"user":"alice","wrapped":"!!notbase64==","context":"c","reason":"scrub"}"#)
-        try json("batch", #"{"items":[{"user":"alice","wrapped":"\#(wrapped)","context":"a","reason":"migration"},{"user":"bob","wrapped":"","context":"","reason":"legal-process"}]}"#)
+        try json(
+            "batch",
+            #"{"items":[{"user":"alice","wrapped":"\#(wrapped)","context":"a","reason":"migration"},{"user":"bob","wrapped":"","context":"","reason":"legal-process"}]}"#
+        )
         try json("batch-empty", #"{"items":[]}"#)
         try json("generate", #"{"user":"alice","context":"photos/cat.jpg"}"#)
         try json("generate-escapes", #"{"user":"al\u0069ce\ud83d\ude00","context":"\"\\\/\b\f\n\r\t"}"#)
@@ -115,5 +123,61 @@ enum MakeSeeds {
         try key("dotdot-combining", "a/../%CC%81b")
         try key("slash-combining", "/\u{0301}x")
         try key("double-slash-combining", "a//\u{0301}b")
+    }
+
+    /// Records chained from the genesis MAC under the fixture audit key, as the KeyService writes them.
+    static func chain(_ count: Int) throws -> [AuditRecord] {
+        var records: [AuditRecord] = []
+        var prev = AuditRecord.genesis
+        for seq in 1...UInt64(count) {
+            let odd = seq % 2 == 1
+            var record = AuditRecord(
+                seq: seq, time: "2026-01-0\(min(seq, 9))T10:11:00Z", op: odd ? "unwrap" : "create-user",
+                user: odd ? FuzzFixtures.userID : "zoë@example", peer: "spiffe://splitkey.local/node/\(FuzzFixtures.region)",
+                region: odd ? FuzzFixtures.region : nil, reason: odd ? "user-request" : nil,
+                outcome: seq == 3 ? "refused" : "granted", requestId: "req-\(seq)",
+                detail: seq == 3 ? "rate limited \"quoted\" / slash" : nil, prev: prev, mac: nil)
+            record.mac = try record.computeMAC(key: FuzzFixtures.auditKey)
+            prev = record.mac!
+            records.append(record)
+        }
+        return records
+    }
+
+    static func auditTrail(_ dir: URL) throws {
+        let records = try chain(4)
+        let lines = try records.map { Array(try $0.line()) }
+        let trail = lines.joined().map { $0 }
+        try write(dir, "valid-1-record", lines[0])
+        try write(dir, "valid-4-records", trail)
+        let head = AuditHead(seq: 4, mac: records[3].mac!, segmentStart: 1, offset: UInt64(trail.count))
+        let headBytes = try head.sealed(key: FuzzFixtures.auditKey).fileBytes()
+        try write(dir, "head-valid", headBytes)
+        try write(
+            dir, "head-empty-segment",
+            try AuditHead(seq: 0, mac: AuditRecord.genesis, segmentStart: 1, offset: 0)
+                .sealed(key: FuzzFixtures.auditKey).fileBytes())
+        var staleHead = try head.sealed(key: FuzzFixtures.auditKey)
+        staleHead.seq = 3
+        try write(dir, "head-edited-seq", try staleHead.fileBytes())
+        try write(dir, "head-unsealed", try head.fileBytes())
+        // Near-valid trails, each one edit away from valid.
+        try write(dir, "torn-last-line", Array(trail.dropLast(9)))
+        try write(dir, "no-final-newline", Array(trail.dropLast()))
+        var added = lines[0].dropLast().map { $0 }  // `{"mac":...` -> `{"added":1,"mac":...`: not canonical, and not under the MAC
+        added.insert(contentsOf: Array(#""added":1,"#.utf8), at: 1)
+        try write(dir, "added-field", added + [UInt8(ascii: "\n")] + Array(lines[1...].joined()))
+        var duplicated = lines[1].dropLast().map { $0 }
+        duplicated.insert(contentsOf: Array(#""op":"destroy","#.utf8), at: 1)
+        try write(dir, "duplicated-field", lines[0] + duplicated + [UInt8(ascii: "\n")])
+        let escaped = String(decoding: lines[0], as: UTF8.self).replacingOccurrences(of: "/", with: "\\/")
+        try write(dir, "escaped-slashes", Array(escaped.utf8))
+        try write(dir, "record-deleted", lines[0] + lines[2] + lines[3])
+        try write(dir, "records-swapped", lines[1] + lines[0])
+        var flipped = trail
+        flipped[lines[0].count + 20] ^= 0x01
+        try write(dir, "flipped-byte", flipped)
+        try write(dir, "crlf", Array(String(decoding: trail, as: UTF8.self).replacingOccurrences(of: "\n", with: "\r\n").utf8))
+        try write(dir, "blank-lines", [UInt8(ascii: "\n")] + lines[0] + [UInt8(ascii: "\n")] + lines[1])
     }
 }
