@@ -17,7 +17,7 @@ import Testing
 struct DiskFullTests {
     @Test(.enabled(if: getuid() == 0, "mounting a size-limited tmpfs needs root"))
     func fullDiskGives507LeavesNothingAndRecovers() async throws {
-        let mount = try await TmpfsMount(size: "8m")
+        let mount = try await SizedTmpfs(size: "8m")
         do {
             try await run(on: mount)
         } catch {
@@ -27,7 +27,7 @@ struct DiskFullTests {
         await mount.remove()
     }
 
-    private func run(on mount: TmpfsMount) async throws {
+    private func run(on mount: SizedTmpfs) async throws {
         let state = mount.dir.appendingPathComponent("state")
         try await withStorageNode(nodeEnvironment: ["SPLITKEY_STATE_DIRECTORY": state.path]) { env in
             let alice = try env.ks.client("user-alice")
@@ -65,8 +65,8 @@ struct DiskFullTests {
             // 2. The blob fits but the metadata commit does not: leave one page free, which a tiny
             // blob takes, so SQLite cannot append its WAL frames and fails with SQLITE_FULL.
             let filler = mount.dir.appendingPathComponent("filler")
-            try fill(filler, leaving: 4096, on: mount.dir.path)
-            #expect(freeBytes(mount.dir.path) == 4096)
+            try mount.fill(filler, leaving: 4096)
+            #expect(mount.freeBytes == 4096)
             let logBefore = env.node?.log.count ?? 0
             let tiny = try await alice.send(.PUT, env.objectURL("tiny"), body: Array("tiny".utf8))
             print("commit on a full disk: \(tiny.status.code) \(String(decoding: tiny.body, as: UTF8.self))")
@@ -131,47 +131,5 @@ struct DiskFullTests {
             blobs += try fm.contentsOfDirectory(atPath: root + "/blobs/" + shard).count
         }
         #expect(blobs == stored.count, "\(blobs) blobs on disk for \(stored.count) objects")
-    }
-}
-
-/// Bytes an unprivileged writer may still allocate on the filesystem holding `path`.
-private func freeBytes(_ path: String) -> Int64 {
-    var s = statvfs()
-    guard statvfs(path, &s) == 0 else { return -1 }
-    return Int64(s.f_bavail) * Int64(s.f_frsize)
-}
-
-/// Writes `file` until only `leaving` bytes of the filesystem are free.
-private func fill(_ file: URL, leaving: Int64, on path: String) throws {
-    let size = freeBytes(path) - leaving
-    guard size > 0 else { throw TestFailure("less than \(leaving) bytes free already") }
-    try Data(count: Int(size)).write(to: file)
-}
-
-/// A tmpfs of a fixed size, mounted on a fresh folder; ``remove()`` unmounts and deletes it.
-private struct TmpfsMount {
-    let dir: URL
-    let logs: URL
-
-    init(size: String) async throws {
-        dir = try TestPaths.temporaryDirectory("diskfull-mnt")
-        logs = try TestPaths.temporaryDirectory("diskfull-logs")
-        let result = try await ChildProcess.run(
-            try tool("mount"), ["-t", "tmpfs", "-o", "size=\(size),mode=0700", "tmpfs", dir.path], in: logs)
-        guard result.status == 0 else {
-            try? FileManager.default.removeItem(at: dir)
-            try? FileManager.default.removeItem(at: logs)
-            throw TestFailure("mount failed: \(result.output)")
-        }
-    }
-
-    func remove() async {
-        // The node is stopped by now; a lazy unmount is the fallback should anything still hold it.
-        let umount = try? await ChildProcess.run(try tool("umount"), [dir.path], in: logs)
-        if umount?.status != 0 {
-            _ = try? await ChildProcess.run(try tool("umount"), ["-l", dir.path], in: logs)
-        }
-        try? FileManager.default.removeItem(at: dir)
-        try? FileManager.default.removeItem(at: logs)
     }
 }
