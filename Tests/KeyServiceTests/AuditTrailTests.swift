@@ -145,6 +145,9 @@ struct AuditTrailTests {
             let health = try await node.call(.GET, ks.baseURL + API.Path.health).decode(API.Health.self)
             #expect(health.status == .degraded)
 
+            // A state change whose record cannot be written does not happen.
+            let disable = try await ks.client("admin").call(.POST, ks.baseURL + API.Path.user("alice", .disable))
+            #expect(disable.status == .serviceUnavailable)
             #expect(((try FileManager.default.attributesOfItem(atPath: file)[.size]) as? Int) == size, "the failed batch was not cut back")
 
             // Writable again: operations resume, health recovers, the chain is intact.
@@ -156,11 +159,13 @@ struct AuditTrailTests {
                 json: API.UnwrapRequest(user: "alice", wrapped: key.wrapped, context: "c", reason: .userRequest)
             )
             #expect(again.status == .ok)
+            let alice = try await ks.client("admin").call(.GET, ks.baseURL + API.Path.users + "/alice").decode(API.User.self)
+            #expect(alice.state == "active", "disable took effect without its record")
             #expect(try await node.call(.GET, ks.baseURL + API.Path.health).decode(API.Health.self).status == .active)
             _ = await ks.stop()
             let result = try await verify(ks, file)
             #expect(result.status == 0, "\(result.output)")
-            #expect(result.output.contains("OK: \(operations + 2) records"))
+            #expect(result.output.contains("OK: \(operations + 3) records"), "\(result.output)")
         }
     }
 }

@@ -125,6 +125,33 @@ struct LifecycleTests {
         }
     }
 
+    /// A destroy whose WAL checkpoint cannot finish (a reader holds the old pages) fails
+    /// visibly, and a second destroy finishes the erasure once it can.
+    @Test func destroyFailsVisiblyWhenTheErasureCannotFinish() async throws {
+        try await withStorageNode(keyServiceEnvironment: Self.shortDestroyDelays) { env in
+            _ = try await adminJSON(env, ["user", "schedule-destroy", "alice", "--delay", "0"], as: API.User.self)
+            let dbPath = env.ks.dir.appendingPathComponent("state/keyservice").appendingPathComponent(SQLiteKeyStore.fileName).path
+            // A transaction held open across accesses, as another process's reader would.
+            var configuration = Configuration()
+            configuration.allowsUnsafeTransactions = true
+            let reader = try DatabaseQueue(path: dbPath, configuration: configuration)
+            try await reader.writeWithoutTransaction { db in
+                try db.execute(sql: "BEGIN DEFERRED")
+                _ = try Row.fetchAll(db, sql: "SELECT * FROM kek_versions")
+            }
+            let first = try await admin(env, ["user", "destroy", "alice"])
+            #expect(first.status != 0)
+            #expect(first.output.contains("destroy_incomplete"), "\(first.output)")
+            try await reader.writeWithoutTransaction { db in try db.execute(sql: "COMMIT") }
+            try await reader.close()
+            let second = try await adminJSON(env, ["user", "destroy", "alice"], as: API.User.self)
+            #expect(second.state == "destroyed")
+            let wal = dbPath + "-wal"
+            let walSize = ((try? FileManager.default.attributesOfItem(atPath: wal)[.size]) as? Int) ?? 0
+            #expect(walSize == 0, "the WAL still holds \(walSize) bytes after the destroy")
+        }
+    }
+
     @Test func scheduledDestructionWaitsAndCanBeCancelled() async throws {
         try await withStorageNode(keyServiceEnvironment: Self.shortDestroyDelays) { env in
             let scheduled = try await adminJSON(env, ["user", "schedule-destroy", "alice", "--delay", "3600"], as: API.User.self)
@@ -342,4 +369,39 @@ struct LifecycleTests {
         // Another identity has its own bucket.
         #expect(try await ks.client("admin").call(.GET, ks.baseURL + KeyServiceAPI.Path.users).status == .ok)
     }
+}
+
+/// A batch costs the identity's rate limit one token per item, not one per request: with a
+/// burst of 10, a batch of 11 is refused outright and two batches of 6 cannot both pass.
+@Test func batchUnwrapCostsOneTokenPerItem() async throws {
+    try await withKeyService(editConfig: {
+        $0 + "limits:\n  identityRequestsPerSecond: 1\n  identityBurst: 10\n"
+    }) { ks in
+        try await ks.createUser("alice", region: "eu-west")
+        let node = try ks.client("node-eu-west")
+        let key = try await node.call(
+            .POST, ks.baseURL + KeyServiceAPI.Path.generate, json: KeyServiceAPI.GenerateRequest(user: "alice", context: "c")
+        ).decode(KeyServiceAPI.GenerateResponse.self)
+        let item = KeyServiceAPI.UnwrapRequest(user: "alice", wrapped: key.wrapped, context: "c", reason: .userRequest)
+        func batch(_ count: Int) async throws -> APIResponse {
+            try await node.call(
+                .POST, ks.baseURL + KeyServiceAPI.Path.unwrapBatch,
+                json: KeyServiceAPI.BatchUnwrapRequest(items: Array(repeating: item, count: count)))
+        }
+        let tooBig = try await batch(11)
+        #expect(tooBig.status == .tooManyRequests)
+        #expect(tooBig.error?.error.code == .rateLimited)
+        #expect(try await batch(6).status == .ok)
+        let second = try await batch(6)
+        #expect(second.status == .tooManyRequests, "two batches of 6 passed a burst of 10 (\(second.status))")
+    }
+}
+
+/// The bucket table is swept at most once a second, not on every request past the threshold.
+@Test func tokenBucketTableIsSweptNotScannedPerRequest() {
+    let buckets = TokenBuckets(rate: 1_000_000, burst: 1, sweepThreshold: 100)
+    for i in 0..<1000 { _ = buckets.take("k\(i)") }
+    // Every bucket refills within a microsecond, but the sweep ran at most once so far.
+    #expect(buckets.count > 100)
+    #expect(buckets.take("k0") == nil)
 }

@@ -19,6 +19,14 @@ public enum TestPaths {
         return url
     }
 
+    /// A helper program of the repository's `scripts/` folder (this file is Tests/Support/TestPaths.swift).
+    public static func script(_ name: String) throws -> URL {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts").appendingPathComponent(name)
+        guard FileManager.default.isExecutableFile(atPath: url.path) else { throw TestFailure("\(url.path) is missing") }
+        return url
+    }
+
     public static func temporaryDirectory(_ label: String) throws -> URL {
         let url = FileManager.default.temporaryDirectory
             .appendingPathComponent("splitkey-tests")

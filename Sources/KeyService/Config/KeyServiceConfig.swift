@@ -26,8 +26,8 @@ struct KeyServiceConfig: Sendable {
     var auditSegmentBytes: UInt64
     /// Open client connections beyond this are closed at once.
     var maxConnections: Int
-    /// Seconds a CRL stays usable past its nextUpdate (0: refused at once).
-    var crlGracePeriod: Int
+    /// Seconds a connection may take to finish its TLS handshake (capped by idleTimeout).
+    var handshakeTimeout: Int
 
     static let knownKeys: Set<String> = [
         "listen.host", "listen.port",
@@ -37,7 +37,7 @@ struct KeyServiceConfig: Sendable {
         "log.level", "metrics.host", "metrics.port", "audit.file", "audit.keyFile",
         "policy.deniedReasons", "policy.deniedReasonsByRegion",
         "lifecycle.destroyDelay", "lifecycle.minDestroyDelay", "lifecycle.maxDestroyDelay", "lifecycle.kekMaxAge", "lifecycle.kekMaxWraps",
-        "audit.segmentBytes", "limits.maxConnections", "tls.crlGracePeriod",
+        "audit.segmentBytes", "limits.maxConnections", "limits.handshakeTimeout", "tls.crlGracePeriod",
         "limits.identityRequestsPerSecond", "limits.identityBurst",
         "limits.userUnwrapsPerSecond", "limits.userUnwrapBurst",
         "limits.userUnwrapBudget", "limits.userUnwrapBudgetWindow",
@@ -83,7 +83,8 @@ struct KeyServiceConfig: Sendable {
                 certificate: try source.requiredPath("tls.certificate"),
                 privateKey: try source.requiredPath("tls.privateKey"),
                 ca: try source.requiredPath("tls.ca"),
-                crls: try source.paths("tls.crl")
+                crls: try source.paths("tls.crl"),
+                crlGracePeriod: try source.int("tls.crlGracePeriod", default: 0, range: 0...(30 * 86_400))
             ),
             stateDirectory: stateDirectory,
             rootKeyFile: source.path("rootKeyFile"),
@@ -112,7 +113,7 @@ struct KeyServiceConfig: Sendable {
             auditKeyFile: source.path("audit.keyFile"),
             auditSegmentBytes: UInt64(try source.int("audit.segmentBytes", default: 64 << 20, range: 4096...(1 << 40))),
             maxConnections: try source.int("limits.maxConnections", default: 4096, range: 1...1_000_000),
-            crlGracePeriod: try source.int("tls.crlGracePeriod", default: 0, range: 0...(30 * 86_400))
+            handshakeTimeout: try source.int("limits.handshakeTimeout", default: 10, range: 1...600)
         )
     }
 }

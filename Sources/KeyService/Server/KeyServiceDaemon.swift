@@ -53,7 +53,7 @@ enum KeyServiceDaemon {
         )
         let revoked = try await store.revokedIdentities().compactMap(IdentityMatcher.init)
         stateStore.update { $0.revoked = revoked }
-        let connections = ConnectionRegistry()
+        let connections = ConnectionRegistry(maxConnections: config.maxConnections)
         let operations = KeyServiceOperations(
             audited: AuditedOperations(audit: audit, authorizer: authorizer),
             keys: KeyOperations(store: store, sealer: sealer, cacheTTL: config.cacheTTL, authorizer: authorizer),
@@ -66,7 +66,7 @@ enum KeyServiceDaemon {
         KeyServiceRoutes(state: stateStore, operations: operations, health: HealthCheck(store: store, audit: audit)).register(on: router)
 
         let reloadLogger = logger
-        let host = DaemonHost(
+        var host = DaemonHost(
             name: "keyservice",
             tls: tlsStore,
             connections: connections,
@@ -76,15 +76,16 @@ enum KeyServiceDaemon {
             metrics: config.metricsPort.map { (config.metricsHost, $0) },
             listeningMetadata: [:],
             logger: logger,
-            reload: {
+            prepareReload: {
                 let fresh = try await KeyServiceConfig.load(path: configPath)
                 if fresh.host != config.host || fresh.port != config.port || fresh.stateDirectory != config.stateDirectory {
                     reloadLogger.warning("listen address and state directory changes take effect only on restart")
                 }
-                stateStore.update { $0.policy = fresh.policy }
-                return fresh.tls
+                // The policy takes effect together with the TLS state, or not at all.
+                return DaemonHost.PreparedReload(tls: fresh.tls) { stateStore.update { $0.policy = fresh.policy } }
             }
         )
+        host.handshakeTimeout = .seconds(config.handshakeTimeout)
         try await host.run(router: router)
         logger.notice("keyservice stopped")
     }

@@ -14,7 +14,9 @@ public enum HTTPService {
     public static func make(
         router: Router<SplitKeyRequestContext>,
         tls: ServerTLSStore,
+        connections: ConnectionRegistry,
         idleTimeout: Duration,
+        handshakeTimeout: Duration = .seconds(10),
         host: String,
         port: Int,
         logger: Logger,
@@ -25,7 +27,9 @@ public enum HTTPService {
             logger.notice("using the socket passed by systemd", metadata: ["fd": "\(socket.fd)", "name": "\(socket.name)"])
             let child = MutualTLSHTTPChannel(
                 store: tls,
+                registry: connections,
                 idleTimeout: idleTimeout,
+                handshakeTimeout: handshakeTimeout,
                 logger: logger,
                 responder: responder(router.buildResponder(), logger: logger)
             )
@@ -33,7 +37,8 @@ public enum HTTPService {
         }
         return Application(
             router: router,
-            server: MutualTLSHTTPChannel.builder(store: tls, idleTimeout: idleTimeout, logger: logger),
+            server: MutualTLSHTTPChannel.builder(
+                store: tls, registry: connections, idleTimeout: idleTimeout, handshakeTimeout: handshakeTimeout, logger: logger),
             configuration: .init(address: .hostname(host, port: port), serverName: nil),
             onServerRunning: onRunning,
             logger: logger

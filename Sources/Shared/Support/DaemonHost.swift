@@ -14,13 +14,26 @@ public struct DaemonHost: Sendable {
     public var host: String
     public var port: Int
     public var idleTimeout: Duration
+    /// A connection that has not finished its TLS handshake by then is closed.
+    public var handshakeTimeout: Duration = .seconds(10)
     public var metrics: (host: String, port: Int)?
     /// Extra fields of the "listening" log line.
     public var listeningMetadata: Logger.Metadata
     public var logger: Logger
-    /// Re-reads the daemon's config, applies what is its own (policy, ...) and returns the TLS
-    /// files to load; throwing keeps the previous state.
-    public var reload: @Sendable () async throws -> TLSFiles
+    /// Re-reads the daemon's config and returns the TLS files to load with what else it would
+    /// change (policy, ...), applied only once the TLS state built from the files is complete:
+    /// a reload is all or nothing, and throwing anywhere keeps the previous state.
+    public var prepareReload: @Sendable () async throws -> PreparedReload
+
+    /// A reload built but not yet in force.
+    public struct PreparedReload: Sendable {
+        public var tls: TLSFiles
+        public var apply: @Sendable () -> Void
+        public init(tls: TLSFiles, apply: @escaping @Sendable () -> Void = {}) {
+            self.tls = tls
+            self.apply = apply
+        }
+    }
 
     public init(
         name: String,
@@ -34,6 +47,23 @@ public struct DaemonHost: Sendable {
         logger: Logger,
         reload: @escaping @Sendable () async throws -> TLSFiles
     ) {
+        self.init(
+            name: name, tls: tls, connections: connections, host: host, port: port, idleTimeout: idleTimeout, metrics: metrics,
+            listeningMetadata: listeningMetadata, logger: logger, prepareReload: { PreparedReload(tls: try await reload()) })
+    }
+
+    public init(
+        name: String,
+        tls: ServerTLSStore,
+        connections: ConnectionRegistry,
+        host: String,
+        port: Int,
+        idleTimeout: Duration,
+        metrics: (host: String, port: Int)?,
+        listeningMetadata: Logger.Metadata,
+        logger: Logger,
+        prepareReload: @escaping @Sendable () async throws -> PreparedReload
+    ) {
         self.name = name
         self.tls = tls
         self.connections = connections
@@ -43,7 +73,7 @@ public struct DaemonHost: Sendable {
         self.metrics = metrics
         self.listeningMetadata = listeningMetadata
         self.logger = logger
-        self.reload = reload
+        self.prepareReload = prepareReload
     }
 
     /// A router with the middleware every request passes: metrics, the error shape and request
@@ -60,11 +90,16 @@ public struct DaemonHost: Sendable {
         let logger = self.logger
         for failure in ProcessHardening.apply() { logger.warning("process hardening incomplete", metadata: ["error": "\(failure)"]) }
         let notifier = SystemdNotifier(logger: logger)
-        let (name, metadata, tls, connections, reload) = (self.name, self.listeningMetadata, self.tls, self.connections, self.reload)
+        connections.apply(tls.current.revocations)
+        let (name, metadata, tls, connections, prepareReload) = (
+            self.name, self.listeningMetadata, self.tls, self.connections, self.prepareReload
+        )
         let app = try HTTPService.make(
             router: router,
             tls: tls,
+            connections: connections,
             idleTimeout: idleTimeout,
+            handshakeTimeout: handshakeTimeout,
             host: host,
             port: port,
             logger: logger,
@@ -78,9 +113,13 @@ public struct DaemonHost: Sendable {
             }
         )
         let reloader = ReloadService(logger: logger) {
-            let fresh = try ServerTLS(files: try await reload())
+            // Build everything first; only a complete new state is swapped in.
+            let prepared = try await prepareReload()
+            let fresh = try ServerTLS(files: prepared.tls)
+            try fresh.revocations.checkSuccession(after: tls.current.revocations)
+            prepared.apply()
             tls.replace(with: fresh)
-            let closed = connections.close(where: fresh.revocations.isRevoked)
+            let closed = connections.apply(fresh.revocations)
             for warning in fresh.revocations.warnings { logger.warning("\(warning)") }
             logger.notice("CRLs applied", metadata: ["revokedSerials": "\(fresh.revocations.count)", "connectionsClosed": "\(closed)"])
         }

@@ -5,13 +5,18 @@ import NIOCore
 import NIOHTTP2
 import NIOSSL
 import NIOTLS
+import X509
 
 /// Hummingbird child channel for a mutual-TLS listener that serves HTTP/1.1 and HTTP/2.
 ///
 /// It differs from Hummingbird's own TLS channels in two ways this service needs: each new
 /// connection takes the *current* TLS context from a ``ServerTLSStore`` (so SIGHUP swaps
 /// certificates without closing the listener), and the handshake uses a verification callback
-/// that records the validated chain, from which requests read their ``PeerIdentity``.
+/// that records the validated chain, from which requests read their ``PeerIdentity``. Each
+/// connection is counted in a ``ConnectionRegistry`` (over its cap it is closed at once) and
+/// registered there with its identity the moment its handshake completes. A handshake must
+/// finish within `handshakeTimeout`, shorter than the idle timeout, so half-open connections
+/// cannot hold the cap.
 public struct MutualTLSHTTPChannel: ServerChildChannel, HTTPChannelHandler {
     public struct Value: ServerChildChannelValue {
         let negotiated: EventLoopFuture<NIONegotiatedHTTPVersion<HTTP1Channel.Value, HTTP2Channel.Value>>
@@ -19,6 +24,7 @@ public struct MutualTLSHTTPChannel: ServerChildChannel, HTTPChannelHandler {
     }
 
     private let store: ServerTLSStore
+    private let registry: ConnectionRegistry
     private let http1: HTTP1Channel
     private let http2: HTTP2Channel
     private let logger: Logger
@@ -28,13 +34,16 @@ public struct MutualTLSHTTPChannel: ServerChildChannel, HTTPChannelHandler {
 
     public init(
         store: ServerTLSStore,
+        registry: ConnectionRegistry,
         idleTimeout: Duration,
+        handshakeTimeout: Duration = .seconds(10),
         logger: Logger,
         responder: @escaping HTTPChannelHandler.Responder
     ) {
         self.store = store
+        self.registry = registry
         self.logger = logger
-        self.handshakeTimeout = TimeAmount.seconds(idleTimeout.components.seconds)
+        self.handshakeTimeout = TimeAmount.seconds(min(handshakeTimeout, idleTimeout).components.seconds)
         let streamConfiguration = HTTP1Channel.Configuration(
             idleTimeout: TimeAmount.seconds(idleTimeout.components.seconds)
         )
@@ -46,9 +55,13 @@ public struct MutualTLSHTTPChannel: ServerChildChannel, HTTPChannelHandler {
     }
 
     /// A server builder for `Application(server:)`.
-    public static func builder(store: ServerTLSStore, idleTimeout: Duration, logger: Logger) -> HTTPServerBuilder {
+    public static func builder(
+        store: ServerTLSStore, registry: ConnectionRegistry, idleTimeout: Duration, handshakeTimeout: Duration, logger: Logger
+    ) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
-            MutualTLSHTTPChannel(store: store, idleTimeout: idleTimeout, logger: logger, responder: responder)
+            MutualTLSHTTPChannel(
+                store: store, registry: registry, idleTimeout: idleTimeout, handshakeTimeout: handshakeTimeout, logger: logger,
+                responder: responder)
         }
     }
 
@@ -56,6 +69,16 @@ public struct MutualTLSHTTPChannel: ServerChildChannel, HTTPChannelHandler {
         let tls = store.current
         let refusalLogger = self.logger
         let remote = channel.remoteAddress?.description ?? "unknown"
+        let registry = self.registry
+        guard registry.accept(channel) else {
+            refusalLogger.warning(
+                "connection refused: at the connection limit",
+                metadata: ["peer.address": "\(remote)", "limit": "\(registry.maxConnections)"])
+            return channel.close().flatMap { channel.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
+        }
+        // The revocations this handshake's verifier checks against; a reload after this point
+        // makes the first request re-check.
+        let generation = registry.generation
         do {
             try channel.pipeline.syncOperations.addHandler(
                 NIOSSLServerHandler(
@@ -86,6 +109,15 @@ public struct MutualTLSHTTPChannel: ServerChildChannel, HTTPChannelHandler {
             // that connects and never finishes the handshake would hold its socket for ever.
             let handshakeDeadline = channel.eventLoop.scheduleTask(in: handshakeTimeout) { channel.close(promise: nil) }
             alpn.protocolNegotiationResult.whenComplete { _ in handshakeDeadline.cancel() }
+            // Register at handshake completion, so a revocation also reaches connections that
+            // have not sent a request yet.
+            alpn.protocolNegotiationResult.whenSuccess { _ in
+                guard let chain = try? channel.pipeline.syncOperations.nioSSL_peerValidatedCertificateChain(),
+                    let der = try? chain.leaf.toDERBytes(), let leaf = try? Certificate(derEncoded: der),
+                    let identity = try? PeerIdentity(certificate: leaf)
+                else { return }
+                registry.register(channel, identity: identity, checked: generation)
+            }
             channel.closeFuture.whenComplete { _ in handshakeDeadline.cancel() }
             return channel.eventLoop.makeSucceededFuture(Value(negotiated: alpn.protocolNegotiationResult, channel: channel))
         } catch {

@@ -7,18 +7,24 @@ import X509
 ///
 /// The rules: a CRL counts only if its signature verifies with one of the configured CA
 /// certificates (an unsigned or foreign CRL is an error, not an empty list); a CRL past its
-/// nextUpdate is still applied (revocations never expire) but reported, so the operator fetches
-/// a fresh one. A serial is revoked for certificates issued by the CRL's issuer.
+/// nextUpdate is refused, unless the operator allows a grace period, within which it is applied
+/// and reported (an attacker who can block the CA's distribution point must not be able to keep
+/// an old CRL, without the latest revocations, in force for ever); on reload, a CRL whose
+/// CRLNumber is lower than the one in force for its issuer is refused (a replayed older CRL).
+/// A serial is revoked for certificates issued by the CRL's issuer.
 public struct RevocationList: Sendable, Equatable {
     /// Issuer DER name bytes (hex) -> revoked serials (lower-case hex, no leading zeros).
     public private(set) var revoked: [String: Set<String>] = [:]
-    /// Human-readable warnings (stale CRLs).
+    /// Human-readable warnings (CRLs within their grace period).
     public private(set) var warnings: [String] = []
+    /// Issuer DER name bytes (hex) -> the CRLNumber of its CRL (upper-case hex), when it has one.
+    public private(set) var numbers: [String: String] = [:]
 
     public init() {}
 
-    /// Loads every CRL file (PEM or DER), verifying each against `caFile`'s certificates.
-    public init(crlFiles: [String], caFile: String) throws(TLSSetupError) {
+    /// Loads every CRL file (PEM or DER), verifying each against `caFile`'s certificates; a CRL
+    /// more than `gracePeriod` seconds past its nextUpdate is refused.
+    public init(crlFiles: [String], caFile: String, gracePeriod: Int = 0, now: Date = Date()) throws(TLSSetupError) {
         guard !crlFiles.isEmpty else { return }
         let cas = try Self.loadCertificates(caFile)
         defer { cas.forEach { X509_free($0) } }
@@ -37,16 +43,43 @@ public struct RevocationList: Sendable, Equatable {
             guard signer != nil else {
                 throw .unreadable(path: path, what: "CRL", detail: "its signature does not verify with any certificate in the CA bundle")
             }
-            if let next = X509_CRL_get0_nextUpdate(crl), X509_cmp_current_time(next) < 0 {
-                warnings.append("CRL \(path) is past its nextUpdate; fetch a fresh one from the CA")
+            let seconds = Int64(now.timeIntervalSince1970)
+            if splitkey_crl_expired_before(crl, seconds - Int64(gracePeriod)) != 0 {
+                throw .unreadable(
+                    path: path, what: "CRL",
+                    detail: "it is past its nextUpdate\(gracePeriod > 0 ? " by more than the grace period of \(gracePeriod) s" : ""); "
+                        + "fetch a fresh CRL from the CA (or allow a grace period with tls.crlGracePeriod)")
+            }
+            if splitkey_crl_expired_before(crl, seconds) != 0 {
+                warnings.append("CRL \(path) is past its nextUpdate (within the grace period); fetch a fresh one from the CA")
             }
             let issuer = Self.nameHex(X509_CRL_get_issuer(crl))
+            if let hex = splitkey_crl_number_hex(crl) {
+                numbers[issuer] = Self.normalize(String(cString: hex)).uppercased()
+                CRYPTO_free(hex, #fileID, #line)
+            }
             var serials = revoked[issuer] ?? []
             for index in 0..<splitkey_revoked_count(crl) {
                 guard let entry = splitkey_revoked_at(crl, index), let serial = X509_REVOKED_get0_serialNumber(entry) else { continue }
                 if let hex = Self.serialHex(serial) { serials.insert(hex) }
             }
             revoked[issuer] = serials
+        }
+    }
+
+    /// Refuses a reload whose CRL of an issuer has a lower CRLNumber than the one in force, or
+    /// drops the number an earlier CRL had: both would put back an older list.
+    public func checkSuccession(after previous: RevocationList) throws(TLSSetupError) {
+        for (issuer, old) in previous.numbers {
+            guard let new = numbers[issuer] else {
+                throw .unreadable(
+                    path: "tls.crl", what: "CRL", detail: "the new CRLs have no CRLNumber for an issuer whose CRL in force has \(old)")
+            }
+            if (new.count, new) < (old.count, old) {
+                throw .unreadable(
+                    path: "tls.crl", what: "CRL",
+                    detail: "its CRLNumber \(new) is lower than \(old) of the CRL in force: an older CRL was put back; the old state stays")
+            }
         }
     }
 
@@ -68,6 +101,11 @@ public struct RevocationList: Sendable, Equatable {
     }
 
     public var count: Int { revoked.values.reduce(0) { $0 + $1.count } }
+
+    /// Adds one revoked serial without a CRL file (unit tests of what consumes the list).
+    mutating func revokeForTesting(serial: String, issuerDER: String) {
+        revoked[issuerDER, default: []].insert(Self.normalize(serial))
+    }
 
     static func normalize(_ hex: String) -> String {
         let trimmed = hex.lowercased().drop { $0 == "0" }

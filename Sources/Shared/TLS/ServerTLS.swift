@@ -36,7 +36,7 @@ public struct ServerTLS: Sendable {
         } catch {
             throw .contextCreation(detail: "\(error)")
         }
-        self.revocations = try RevocationList(crlFiles: files.crls, caFile: files.ca)
+        self.revocations = try RevocationList(crlFiles: files.crls, caFile: files.ca, gracePeriod: files.crlGracePeriod)
         self.verifier = PeerCertificateVerifier(roots: loaded.roots, requiredUsage: .clientAuth, revocations: revocations)
     }
 }

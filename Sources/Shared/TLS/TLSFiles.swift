@@ -11,12 +11,15 @@ public struct TLSFiles: Sendable, Equatable {
     public var ca: String
     /// X.509 CRLs (PEM or DER) of the CA; certificates they list are refused.
     public var crls: [String]
+    /// Seconds a CRL may be used past its nextUpdate (0: refused at once).
+    public var crlGracePeriod: Int
 
-    public init(certificate: String, privateKey: String, ca: String, crls: [String] = []) {
+    public init(certificate: String, privateKey: String, ca: String, crls: [String] = [], crlGracePeriod: Int = 0) {
         self.certificate = certificate
         self.privateKey = privateKey
         self.ca = ca
         self.crls = crls
+        self.crlGracePeriod = crlGracePeriod
     }
 
     /// Reads and checks every file; a private key readable by group or others is refused.
