@@ -6,7 +6,8 @@ import ServiceLifecycle
 import Shared
 
 /// Assembles and runs the StorageNode: config, metadata and blob stores (with the start-up
-/// sweep of unfinished writes), the KeyService client and DEK cache, the TLS listener.
+/// sweep of unfinished writes), the KeyService client and DEK cache, the object service and its
+/// routes, the TLS listener.
 enum StorageNodeDaemon {
     static func run(configPath: String) async throws {
         let config = try await StorageNodeConfig.load(path: configPath)
@@ -43,14 +44,15 @@ enum StorageNodeDaemon {
         let router = DaemonHost.makeRouter(connections: connections)
         let health = NodeHealth(metadata: metadata, keyService: keyService)
         router.get(RouterPath(StorageNodeAPI.Path.health)) { _, context in try await health.response(logger: context.logger) }
-        ObjectRoutes(
+        let objects = ObjectService(
             metadata: metadata,
             blobs: blobs,
             dataKeys: dataKeys,
             users: UserResolver(prefix: prefix),
             maxObjectSize: config.maxObjectSize,
             segmentSize: config.segmentSize
-        ).register(on: router)
+        )
+        ObjectRoutes(objects: objects).register(on: router)
 
         let reloadLogger = logger
         let host = DaemonHost(

@@ -47,6 +47,13 @@ struct FileBlobStore: Sendable {
         return blobDirectory + "/" + String(name.prefix(2)) + "/" + name
     }
 
+    /// Whether no file is under the valid name `name`: a blob its metadata names but that is
+    /// gone (false for a name not of the node's format, which is never looked up).
+    func isAbsent(_ name: String) -> Bool {
+        guard let path = try? path(of: name) else { return false }
+        return !FileManager.default.fileExists(atPath: path)
+    }
+
     func openForReading(_ name: String) async throws(StorageError) -> BlobReader {
         let path = try path(of: name)
         return try await Self.offload { () throws(StorageError) in

@@ -1,0 +1,224 @@
+import Foundation
+import Logging
+import NIOCore
+import Shared
+
+/// The object operations of one node, between the HTTP routes and the stores: put, find, read,
+/// delete and list objects of the user a client certificate names.
+///
+/// The routes parse HTTP (path, headers, `Range`, the body stream) and turn what comes back into
+/// responses; they never touch a store or the file system. Everything that decides is here, in
+/// the order the checks run: the caller must be a user (``UserResolver``), the key must follow
+/// the naming rules (``ObjectKey``), then the size limit, the data key, the blob and the metadata
+/// row. So whoever calls an operation gets the same checks, and no route can skip one.
+///
+/// Rules kept here:
+/// - A body larger than `maxObjectSize` is refused with 413: up front when the declared size says
+///   so, otherwise as soon as the stream passes the limit; nothing of it is kept.
+/// - An object exists once its metadata commit returns, after its blob is durable.
+/// - No plaintext is given out before its segment's tag verified (``ObjectContent``).
+struct ObjectService: Sendable {
+    let metadata: any MetadataStore
+    let blobs: FileBlobStore
+    let dataKeys: DataKeys
+    let users: UserResolver
+    let maxObjectSize: Int64
+    let segmentSize: Int
+
+    static let maximumPageSize = 1000
+
+    /// An object found for a caller: the user and key asked for, and its metadata row.
+    struct Found: Sendable {
+        let user: String
+        let key: String
+        let record: ObjectRecord
+    }
+
+    /// What a PUT stored, and whether it replaced an object of the same key.
+    struct Stored: Sendable {
+        let record: ObjectRecord
+        let replaced: Bool
+    }
+
+    /// One page of a listing; `nextStartAfter` is set only when more keys follow.
+    struct Page: Sendable {
+        let objects: [ObjectRecord]
+        let nextStartAfter: String?
+    }
+
+    /// The user `caller` acts as, or 403 `not_a_user`.
+    func user(of caller: PeerIdentity) throws(APIError) -> String {
+        try users.user(for: caller)
+    }
+
+    /// Seals `body` under the user's current data key into a new blob, makes it durable, then
+    /// commits its metadata row (replacing any object of the same key, whose blob is then deleted).
+    func put<Body: AsyncSequence>(
+        caller: PeerIdentity,
+        rawKey: Substring,
+        declaredSize: Int64?,
+        body: Body,
+        logger: Logger
+    ) async throws -> Stored where Body.Element == ByteBuffer {
+        let (user, key) = try target(caller, rawKey)
+        if let declaredSize, declaredSize > maxObjectSize {
+            throw tooLarge()
+        }
+        let (dataKeyID, dataKey) = try await dataKeys.forWrite(user: user)
+        let header = ObjectHeader.fresh(segmentSize: segmentSize, dataKeyID: UInt64(dataKeyID))
+        var sealer = try ObjectSealer(dataKey: dataKey, header: header, userID: user, objectKey: key)
+        let writer = try await storage { () async throws(StorageError) in try await blobs.create() }
+        do {
+            for try await buffer in body {
+                guard sealer.plaintextSize + Int64(buffer.readableBytes) <= maxObjectSize else { throw tooLarge() }
+                let sealed = try sealer.append(buffer.readableBytesView)
+                try await storage { () async throws(StorageError) in try await writer.write(sealed) }
+            }
+            let last = try sealer.finish()
+            try await storage { () async throws(StorageError) in
+                try await writer.write(last)
+                try await writer.commit()
+            }
+        } catch {
+            await writer.abort()
+            if let nodeError = error as? NodeError, nodeError.api.code == .storageFailure || nodeError.api.code == .insufficientStorage {
+                logger.error("object write failed", metadata: ["key": "\(key)", "error": "\(error)"])
+            }
+            throw error
+        }
+        let record = ObjectRecord(
+            userID: user,
+            key: key,
+            blobName: writer.name,
+            writeID: header.writeID,
+            dataKeyID: dataKeyID,
+            size: sealer.plaintextSize,
+            createdAt: Date()
+        )
+        let replaced: ObjectRecord?
+        do {
+            replaced = try await metadata.put(record)
+        } catch {
+            try? await blobs.delete(writer.name)
+            logger.error("metadata commit failed", metadata: ["key": "\(key)", "error": "\(error)"])
+            throw NodeError(error)
+        }
+        if let replaced { await removeBlob(replaced.blobName, logger) }
+        return Stored(record: record, replaced: replaced != nil)
+    }
+
+    /// The metadata row of an object (what HEAD answers from): neither the blob nor a data key
+    /// is touched.
+    func find(caller: PeerIdentity, rawKey: Substring) async throws -> Found {
+        let (user, key) = try target(caller, rawKey)
+        guard let record = try await storage({ () async throws(StorageError) in try await metadata.object(user: user, key: key) }) else {
+            throw APIError.notFound("no object '\(key)'", code: .noSuchObject)
+        }
+        // A size no write can record means the metadata was altered; refuse before the size
+        // shapes a range or a Content-Length (a negative one used to stop the node).
+        guard record.size >= 0 else {
+            throw NodeError.integrity("the stored object '\(key)' has an impossible size in its metadata")
+        }
+        return Found(user: user, key: key, record: record)
+    }
+
+    /// The plaintext bytes `range` of a found object: gets its data key, opens its blob, checks
+    /// the blob's header against the metadata row and verifies the first segment to send, so
+    /// damage there fails here, before any answer starts.
+    func content(of found: Found, range: Range<Int64>, logger: Logger) async throws -> ObjectContent {
+        let (user, key, record) = (found.user, found.key, found.record)
+        let dataKey = try await dataKeys.forRead(user: user, dataKeyID: record.dataKeyID)
+        let reader: BlobReader
+        do {
+            reader = try await blobs.openForReading(record.blobName)
+        } catch {
+            if case .integrity = error { throw NodeError(error) }
+            // The metadata names a blob that is not there: metadata or blobs were altered or lost.
+            // That is an integrity failure of this object, not a failing disk.
+            if blobs.isAbsent(record.blobName) {
+                throw NodeError.integrity("the stored object '\(key)' has no blob under the name its metadata records")
+            }
+            throw NodeError(error)
+        }
+        let opener: ObjectOpener
+        do {
+            let headerBytes = try await reader.read(offset: 0, length: min(Int(reader.size), ObjectHeader.encodedSize))
+            let header = try ObjectHeader(encoded: headerBytes)
+            guard header.dataKeyID == UInt64(record.dataKeyID) else { throw ObjectFormatError.integrity(segment: 0) }
+            opener = try ObjectOpener(
+                dataKey: dataKey,
+                header: header,
+                blobSize: reader.size,
+                userID: user,
+                objectKey: key,
+                expectedWriteID: record.writeID
+            )
+            guard opener.plaintextSize == record.size else { throw ObjectFormatError.truncated }
+        } catch {
+            logger.error("object failed its integrity check", metadata: ["key": "\(key)", "error": "\(error)"])
+            throw ObjectContent.integrityFailure(key: key)
+        }
+        let segments: ClosedRange<Int64> = record.size == 0 ? 0...0 : try opener.segments(covering: range)
+        return try await ObjectContent(range: range, segments: segments, opener: opener, reader: reader, key: key, logger: logger)
+    }
+
+    /// Removes an object: its metadata row first (the moment it is gone), then its blob.
+    func delete(caller: PeerIdentity, rawKey: Substring, logger: Logger) async throws {
+        let (user, key) = try target(caller, rawKey)
+        let removed: ObjectRecord?
+        do {
+            removed = try await metadata.delete(user: user, key: key)
+        } catch {
+            // The client's answer carries no detail (a 507 or a 500 `storage_failure`): log it here.
+            logger.error("metadata delete failed", metadata: ["key": "\(key)", "error": "\(error)"])
+            throw NodeError(error)
+        }
+        guard let removed else {
+            throw APIError.notFound("no object '\(key)'", code: .noSuchObject)
+        }
+        await removeBlob(removed.blobName, logger)
+    }
+
+    /// The caller's objects whose keys start with `prefix`, after `startAfter`, in byte order.
+    /// `limit` is the page size as the client wrote it (nil: the maximum); it is checked after
+    /// the caller, so a non-user learns nothing from it.
+    func list(caller: PeerIdentity, prefix: String, startAfter: String, limit limitText: String?) async throws -> Page {
+        let user = try users.user(for: caller)
+        guard let limit = Int(limitText ?? String(Self.maximumPageSize)), (1...Self.maximumPageSize).contains(limit) else {
+            throw APIError.badRequest("limit must be an integer in 1-\(Self.maximumPageSize)", code: .invalidLimit)
+        }
+        let page = try await storage { () async throws(StorageError) in
+            try await metadata.list(user: user, prefix: prefix, startAfter: startAfter, limit: limit + 1)
+        }
+        let objects = Array(page.prefix(limit))
+        return Page(objects: objects, nextStartAfter: page.count > limit ? objects.last?.key : nil)
+    }
+
+    /// The user the caller acts as and the object key it names (percent-decoded and checked), in
+    /// that order: who asks is decided before what is asked.
+    private func target(_ caller: PeerIdentity, _ rawKey: Substring) throws(APIError) -> (user: String, key: String) {
+        let user = try users.user(for: caller)
+        return (user, try ObjectKey.parse(rawPath: rawKey))
+    }
+
+    private func removeBlob(_ name: String, _ logger: Logger) async {
+        do {
+            try await blobs.delete(name)
+        } catch {
+            // The metadata no longer names it; the start-up sweep removes it if this failed.
+            logger.warning("could not delete replaced blob", metadata: ["blob": "\(name)", "error": "\(error)"])
+        }
+    }
+
+    private func tooLarge() -> APIError {
+        APIError(.contentTooLarge, code: .payloadTooLarge, "objects are limited to \(maxObjectSize) bytes on this node")
+    }
+
+    private func storage<T>(_ body: () async throws(StorageError) -> T) async throws(NodeError) -> T {
+        do {
+            return try await body()
+        } catch {
+            throw NodeError(error)
+        }
+    }
+}
