@@ -82,31 +82,12 @@ struct IndependentClientTests {
     @Test func pythonSSLClientUnwrapsWithNodeCertificate() async throws {
         try await withKeyService { ks in
             try await DataKeyRoundTripTests.createUser(ks, "alice", region: "eu-west")
-            let script = """
-                import base64, json, ssl, sys, http.client
-                ctx = ssl.create_default_context(cafile=sys.argv[1])
-                ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-                ctx.load_cert_chain(sys.argv[2], sys.argv[3])
-                def call(path, body):
-                    conn = http.client.HTTPSConnection("localhost", int(sys.argv[4]), context=ctx)
-                    conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
-                    r = conn.getresponse()
-                    return r.status, json.loads(r.read())
-                s, gen = call("/v1/keys/generate", {"user": "alice", "context": "py"})
-                assert s == 200, gen
-                s, un = call("/v1/keys/unwrap", {"user": "alice", "wrapped": gen["wrapped"], "context": "py", "reason": "user-request"})
-                assert s == 200, un
-                assert un["plaintext"] == gen["plaintext"]
-                assert len(base64.b64decode(un["plaintext"])) == 32
-                s, err = call("/v1/keys/unwrap", {"user": "alice", "wrapped": gen["wrapped"], "context": "other", "reason": "user-request"})
-                assert s == 422 and err["error"]["code"] == "unwrap_failed", err
-                print("python-ok")
-                """
-            let path = ks.dir.appendingPathComponent("client.py")
-            try script.write(to: path, atomically: true, encoding: .utf8)
             let result = try await ChildProcess.run(
                 try Self.tool("python3"),
-                [path.path, ks.path("ca.pem"), ks.path("node-eu-west.pem"), ks.path("node-eu-west-key.pem"), String(ks.port)],
+                [
+                    try TestPaths.script("python-unwrap-client").path, ks.path("ca.pem"), ks.path("node-eu-west.pem"),
+                    ks.path("node-eu-west-key.pem"), String(ks.port),
+                ],
                 in: ks.dir
             )
             #expect(result.status == 0, "\(result.output)")
