@@ -53,12 +53,11 @@ struct AuditHead: Codable, Sendable, Equatable {
     /// The head in `path`: nil when the file does not exist; throws when it exists but is not a
     /// head sealed under `key`.
     static func load(path: String, key: SymmetricKey) throws(AuditError) -> AuditHead? {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            if FileManager.default.fileExists(atPath: path) { throw .unreadable(path, "cannot read") }
-            return nil
-        }
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        // Read through a descriptor: Foundation's contents(atPath:) leaks a buffer on empty files.
+        let data = try AuditSegments.read(path, from: 0, to: UInt64(fileSize))
         guard let end = data.firstIndex(of: UInt8(ascii: "\n")),
-            let head = try? JSONDecoder().decode(AuditHead.self, from: data[data.startIndex..<end]),
+            let head = try? JSONDecoder().decode(AuditHead.self, from: Data(data[..<end])),
             let tag = head.tag,
             let expected = try? head.computeTag(key: key),
             MessageAuthentication.constantTimeEqual(Array(tag.utf8), Array(expected.utf8))
