@@ -45,23 +45,6 @@ public struct DaemonHost: Sendable {
         metrics: (host: String, port: Int)?,
         listeningMetadata: Logger.Metadata,
         logger: Logger,
-        reload: @escaping @Sendable () async throws -> TLSFiles
-    ) {
-        self.init(
-            name: name, tls: tls, connections: connections, host: host, port: port, idleTimeout: idleTimeout, metrics: metrics,
-            listeningMetadata: listeningMetadata, logger: logger, prepareReload: { PreparedReload(tls: try await reload()) })
-    }
-
-    public init(
-        name: String,
-        tls: ServerTLSStore,
-        connections: ConnectionRegistry,
-        host: String,
-        port: Int,
-        idleTimeout: Duration,
-        metrics: (host: String, port: Int)?,
-        listeningMetadata: Logger.Metadata,
-        logger: Logger,
         prepareReload: @escaping @Sendable () async throws -> PreparedReload
     ) {
         self.name = name

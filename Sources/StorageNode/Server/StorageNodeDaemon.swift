@@ -65,7 +65,7 @@ enum StorageNodeDaemon {
             metrics: config.metricsPort.map { (config.metricsHost, $0) },
             listeningMetadata: ["keyService": "\(config.keyServiceURL)", "keyServiceIdentity": "\(keyService.identity.expected)"],
             logger: logger,
-            reload: {
+            prepareReload: {
                 let fresh = try await StorageNodeConfig.load(path: configPath)
                 if fresh.keyServiceURL != config.keyServiceURL || fresh.keyServiceIdentity != config.keyServiceIdentity
                     || fresh.tls.certificate != config.tls.certificate
@@ -73,7 +73,7 @@ enum StorageNodeDaemon {
                     reloadLogger.warning(
                         "the KeyService URL and identity and the node's client certificate for it change only on restart")
                 }
-                return fresh.tls
+                return DaemonHost.PreparedReload(tls: fresh.tls)
             }
         )
         try await host.run(router: router)
