@@ -125,7 +125,7 @@ public final class KeyServiceFixture: @unchecked Sendable {
 }
 
 /// A decoded response: status, headers and body.
-public struct APIResponse {
+public struct APIResponse: Sendable {
     public var status: HTTPResponseStatus
     public var headers: HTTPHeaders
     public var body: Data
