@@ -137,6 +137,32 @@ struct AuditHardeningTests {
         }
     }
 
+    /// A trail from before the sealed head (its head has no tag): refused at start, checked with
+    /// the explicit flag, resealed once by `audit repair`, then resumed.
+    @Test func anOldHeadIsResealedByRepair() async throws {
+        try await withKeyService { ks in
+            try await ks.createUser("alice", region: "eu-west")
+            try await someOperations(ks, count: 2)
+            _ = await ks.stop()
+            let trail = Self.audit(ks)
+            let head = try #require(
+                try AuditHead.load(
+                    path: trail + ".head", key: try RootKey.load(credentialsDirectory: nil, configuredFile: ks.path("audit-key")).key))
+            try Data(#"{"mac":"\#(head.mac)","seq":\#(head.seq)}"#.utf8).write(to: URL(fileURLWithPath: trail + ".head"))
+            let refused = try await refusedStart(ks)
+            #expect(refused.status == 65, "\(refused.log)")
+            #expect(try await verify(ks).status == 1)
+            #expect(try await verify(ks, ["--allow-missing-head"]).status == 0)
+            let repaired = try await run(ks, ["audit", "repair", trail, "--key-file", ks.path("audit-key")])
+            #expect(repaired.status == 0, "\(repaired.output)")
+            try await ks.start()
+            try await someOperations(ks, count: 1)
+            _ = await ks.stop()
+            let verified = try await verify(ks)
+            #expect(verified.status == 0 && verified.output.contains("OK: 4 records"), "\(verified.output)")
+        }
+    }
+
     @Test func aTornLastLineIsAnOperatorErrorNotANewChain() async throws {
         try await withKeyService { ks in
             try await ks.createUser("alice", region: "eu-west")

@@ -402,3 +402,37 @@ struct LifecycleTests {
     #expect(buckets.count > 100)
     #expect(buckets.take("k0") == nil)
 }
+
+/// A lockout that cannot be stored still holds: the unwrap that trips it is refused, and the
+/// user stays locked in the process after the budget window has passed, until an admin clears it.
+@Test func aLockoutThatCannotBeStoredStillHolds() async throws {
+    try await withKeyService(editConfig: {
+        $0 + "limits:\n  userUnwrapBudget: 2\n  userUnwrapBudgetWindow: 2\n"
+    }) { ks in
+        try await ks.createUser("alice", region: "eu-west")
+        let node = try ks.client("node-eu-west")
+        let key = try await node.call(
+            .POST, ks.baseURL + KeyServiceAPI.Path.generate, json: KeyServiceAPI.GenerateRequest(user: "alice", context: "c")
+        ).decode(KeyServiceAPI.GenerateResponse.self)
+        let unwrap = KeyServiceAPI.UnwrapRequest(user: "alice", wrapped: key.wrapped, context: "c", reason: .userRequest)
+        func call() async throws -> APIResponse { try await node.call(.POST, ks.baseURL + KeyServiceAPI.Path.unwrap, json: unwrap) }
+        #expect(try await call().status == .ok)
+        #expect(try await call().status == .ok)
+        // No file of the daemon may grow now (RLIMIT_FSIZE): the lockout's database write fails.
+        let pid = String(ks.daemon.process.processIdentifier)
+        let prlimit = try AuditTrailTests.tool("prlimit")
+        #expect(try await ChildProcess.run(prlimit, ["--pid", pid, "--fsize=1:unlimited"], in: ks.dir).status == 0)
+        let tripped = try await call()
+        #expect(tripped.status == .serviceUnavailable, "the lockout was stored after all (\(tripped.status))")
+        #expect(tripped.error?.error.code == .storeUnavailable)
+        #expect(!String(decoding: tripped.body, as: UTF8.self).contains("plaintext"))
+        #expect(try await ChildProcess.run(prlimit, ["--pid", pid, "--fsize=unlimited:unlimited"], in: ks.dir).status == 0)
+        // A new budget window: the lock was not stored, yet it holds.
+        try await Task.sleep(for: .milliseconds(2500))
+        let after = try await call()
+        #expect(after.status == .forbidden)
+        #expect(after.error?.error.code == .unwrapLocked)
+        #expect(try await ks.client("admin").call(.POST, ks.baseURL + KeyServiceAPI.Path.user("alice", .clearLockout)).status == .ok)
+        #expect(try await call().status == .ok)
+    }
+}

@@ -149,7 +149,13 @@ final class AuditLog: Sendable {
             state.lastHeadSync = .now
             return true
         }
-        try head.write(position.head, key: key.key, sync: syncHead)
+        do {
+            try head.write(position.head, key: key.key, sync: syncHead)
+        } catch {
+            // The records are durable, so their operations stand; only the head lags (start-up
+            // accepts records after it that chain from it). The next batch writes it again.
+            logger.error("audit head could not be written; it lags the trail", metadata: ["error": "\(error)"])
+        }
         return (position, fd)
     }
 

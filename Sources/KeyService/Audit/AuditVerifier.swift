@@ -83,8 +83,11 @@ struct AuditVerifier {
             }
         }
         let name = (file as NSString).lastPathComponent
-        if headFileExists && head == nil {
-            return Walk(outcome: .broken(segment: name, line: 0, reason: "the head file is not sealed under this audit key"), end: end)
+        if headFileExists && head == nil && !allowMissingHead {
+            return Walk(
+                outcome: .broken(
+                    segment: name, line: 0,
+                    reason: "the head file is not sealed under this audit key (--allow-missing-head to check the chain alone)"), end: end)
         }
         if let head {
             if head.seq > chain.seq {

@@ -17,7 +17,7 @@ struct Audit: ParsableCommand {
         var file: String
         @Option(name: .long, help: "The audit HMAC key file (64 hex digits or 32 bytes), as given to the KeyService.")
         var keyFile: String
-        @Flag(name: .long, help: "Accept a trail whose head file is missing (a cut tail then goes unnoticed).")
+        @Flag(name: .long, help: "Accept a trail whose head file is missing or not sealed under the key (a cut tail then goes unnoticed).")
         var allowMissingHead = false
 
         func run() throws {
