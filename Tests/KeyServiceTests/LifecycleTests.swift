@@ -403,11 +403,12 @@ struct LifecycleTests {
     #expect(buckets.take("k0") == nil)
 }
 
-/// A lockout that cannot be stored still holds: the unwrap that trips it is refused, and the
-/// user stays locked in the process after the budget window has passed, until an admin clears it.
+/// A lockout that cannot be stored still holds: the unwrap that trips it is refused (503), the
+/// user stays locked in the process, and the lock is stored by the next attempt once the store
+/// works again, so it survives a restart.
 @Test func aLockoutThatCannotBeStoredStillHolds() async throws {
     try await withKeyService(editConfig: {
-        $0 + "limits:\n  userUnwrapBudget: 2\n  userUnwrapBudgetWindow: 2\n"
+        $0 + "limits:\n  userUnwrapBudget: 2\n  userUnwrapBudgetWindow: 3600\n"
     }) { ks in
         try await ks.createUser("alice", region: "eu-west")
         let node = try ks.client("node-eu-west")
@@ -427,12 +428,17 @@ struct LifecycleTests {
         #expect(tripped.error?.error.code == .storeUnavailable)
         #expect(!String(decoding: tripped.body, as: UTF8.self).contains("plaintext"))
         #expect(try await ChildProcess.run(prlimit, ["--pid", pid, "--fsize=unlimited:unlimited"], in: ks.dir).status == 0)
-        // A new budget window: the lock was not stored, yet it holds.
-        try await Task.sleep(for: .milliseconds(2500))
-        let after = try await call()
-        #expect(after.status == .forbidden)
-        #expect(after.error?.error.code == .unwrapLocked)
-        #expect(try await ks.client("admin").call(.POST, ks.baseURL + KeyServiceAPI.Path.user("alice", .clearLockout)).status == .ok)
-        #expect(try await call().status == .ok)
+        // Locked, and now stored: a restart does not lift it.
+        let next = try await call()
+        #expect(next.error?.error.code == .unwrapLocked)
+        #expect(try await ks.restart() == 0)
+        let fresh = try ks.freshClient("node-eu-west")
+        let admin = try ks.freshClient("admin")
+        let afterRestart = try await fresh.call(.POST, ks.baseURL + KeyServiceAPI.Path.unwrap, json: unwrap)
+        #expect(afterRestart.error?.error.code == .unwrapLocked)
+        #expect(try await admin.call(.POST, ks.baseURL + KeyServiceAPI.Path.user("alice", .clearLockout)).status == .ok)
+        #expect(try await fresh.call(.POST, ks.baseURL + KeyServiceAPI.Path.unwrap, json: unwrap).status == .ok)
+        try await fresh.shutdown()
+        try await admin.shutdown()
     }
 }

@@ -140,6 +140,12 @@ struct KeyOperations: Sendable {
             throw ticket.refuse(error)
         }
         guard let (user, kekRecord) = read else { throw APIError.internalError }
+        if authorizer.budget.isLockedLocally(user.id) && !user.unwrapLocked {
+            // A lockout the store refused earlier: store it now (the unwrap is refused either way).
+            var locked = user
+            locked.unwrapLocked = true
+            try? await store.commit(expected: user, next: locked, addKEK: nil, eraseKEKs: false)
+        }
         do {
             budget = try authorizer.authorizeUnwrap(caller, user: user, kekVersion: request.wrapped.kekVersion, reason: request.reason)
         } catch {

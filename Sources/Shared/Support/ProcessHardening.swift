@@ -17,9 +17,13 @@ public enum ProcessHardening {
     public static func apply() -> [String] {
         var failures: [String] = []
         if splitkey_set_dumpable(0) != 0 { failures.append("prctl(PR_SET_DUMPABLE, 0): \(String(cString: strerror(errno)))") }
-        var none = rlimit(rlim_cur: 0, rlim_max: 0)
-        if setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &none) != 0 {
-            failures.append("setrlimit(RLIMIT_CORE, 0): \(String(cString: strerror(errno)))")
+        // Under the units (LimitCORE=0) the limit is 0 already, and their seccomp filter refuses
+        // setrlimit: only lower it when it is not.
+        let core = __rlimit_resource_t(RLIMIT_CORE.rawValue)
+        var current = rlimit()
+        if getrlimit(core, &current) != 0 || current.rlim_cur != 0 || current.rlim_max != 0 {
+            var none = rlimit(rlim_cur: 0, rlim_max: 0)
+            if setrlimit(core, &none) != 0 { failures.append("setrlimit(RLIMIT_CORE, 0): \(String(cString: strerror(errno)))") }
         }
         signal(SIGXFSZ, SIG_IGN)
         return failures
