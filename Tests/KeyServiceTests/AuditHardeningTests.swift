@@ -258,9 +258,7 @@ struct AuditHardeningTests {
         do {
             try await ks.createUser("alice", region: "eu-west")
             let node = try ks.client("node-eu-west")
-            let key = try await node.call(.POST, ks.baseURL + API.Path.generate, json: API.GenerateRequest(user: "alice", context: "c"))
-                .decode(API.GenerateResponse.self)
-            let item = API.UnwrapRequest(user: "alice", wrapped: key.wrapped, context: "c", reason: .userRequest)
+            let item = try await ks.unwrapRequest(user: "alice")
             let filler = mount.dir.appendingPathComponent("filler")
             try mount.fill(filler, leaving: 0)
             // tmpfs hands out whole pages, and a batch cut back leaves the rest of the trail's

@@ -376,10 +376,7 @@ struct LifecycleTests {
     }) { ks in
         try await ks.createUser("alice", region: "eu-west")
         let node = try ks.client("node-eu-west")
-        let key = try await node.call(
-            .POST, ks.baseURL + KeyServiceAPI.Path.generate, json: KeyServiceAPI.GenerateRequest(user: "alice", context: "c")
-        ).decode(KeyServiceAPI.GenerateResponse.self)
-        let item = KeyServiceAPI.UnwrapRequest(user: "alice", wrapped: key.wrapped, context: "c", reason: .userRequest)
+        let item = try await ks.unwrapRequest(user: "alice")
         func batch(_ count: Int) async throws -> APIResponse {
             try await node.call(
                 .POST, ks.baseURL + KeyServiceAPI.Path.unwrapBatch,
@@ -412,10 +409,7 @@ struct LifecycleTests {
     }) { ks in
         try await ks.createUser("alice", region: "eu-west")
         let node = try ks.client("node-eu-west")
-        let key = try await node.call(
-            .POST, ks.baseURL + KeyServiceAPI.Path.generate, json: KeyServiceAPI.GenerateRequest(user: "alice", context: "c")
-        ).decode(KeyServiceAPI.GenerateResponse.self)
-        let unwrap = KeyServiceAPI.UnwrapRequest(user: "alice", wrapped: key.wrapped, context: "c", reason: .userRequest)
+        let unwrap = try await ks.unwrapRequest(user: "alice")
         func call() async throws -> APIResponse { try await node.call(.POST, ks.baseURL + KeyServiceAPI.Path.unwrap, json: unwrap) }
         #expect(try await call().status == .ok)
         #expect(try await call().status == .ok)

@@ -175,3 +175,15 @@ public func withKeyService(
     }
     await ks.tearDown()
 }
+
+extension KeyServiceFixture {
+    /// Generates a data key of `user` as `node` and returns the unwrap request that opens it.
+    public func unwrapRequest(user: String, node: String = "node-eu-west", context: String = "c") async throws
+        -> KeyServiceAPI.UnwrapRequest
+    {
+        let key = try await client(node).call(
+            .POST, baseURL + KeyServiceAPI.Path.generate, json: KeyServiceAPI.GenerateRequest(user: user, context: context)
+        ).decode(KeyServiceAPI.GenerateResponse.self)
+        return KeyServiceAPI.UnwrapRequest(user: user, wrapped: key.wrapped, context: context, reason: .userRequest)
+    }
+}
