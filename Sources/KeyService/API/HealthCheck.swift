@@ -9,6 +9,7 @@ import Shared
 struct HealthCheck: Sendable {
     let store: any KeyStore
     let audit: AuditLog
+    let replica: String
 
     func response(logger: Logger) async throws -> Response {
         var reasons: [String] = []
@@ -24,7 +25,7 @@ struct HealthCheck: Sendable {
             if status == .active { status = .degraded }
         }
         return try JSONResponse.make(
-            KeyServiceAPI.Health(status: status, reasons: reasons, version: SplitKeyVersion.current),
+            KeyServiceAPI.Health(status: status, reasons: reasons, version: SplitKeyVersion.current, replica: replica),
             status: status == .unavailable ? .serviceUnavailable : .ok
         )
     }

@@ -80,6 +80,14 @@ struct Authorizer: Sendable {
 
     enum BudgetCheck: Sendable { case within, exceeded }
 
+    /// Rule 10 on fresh figures: a tentative `.exceeded` is decided on the ledger's current total
+    /// (every replica's unwraps), so a stale count after an admin's clear does not lock the user
+    /// again. When the ledger does not answer, the tentative answer stands.
+    func confirmBudget(_ user: UserRecord, store: any KeyStore) async -> BudgetCheck {
+        guard let exceeded = try? await budget.confirm(user.id, store: store) else { return .exceeded }
+        return exceeded ? .exceeded : .within
+    }
+
     /// Rules 6 and 8 for a new wrap under the user's current KEK.
     func authorizeWrap(user: UserRecord, kek: SealedKEKRecord, now: Date = Date()) throws(Refusal) {
         guard user.state == .active else {

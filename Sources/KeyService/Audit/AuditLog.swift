@@ -41,13 +41,18 @@ final class AuditLog: Sendable {
     private let head: AuditHeadFile
     private let state: NIOLockedValueBox<State>
     private let logger: Logger
+    /// The replica whose trail this is, named in every record (nil: a trail from before replicas).
+    let replica: String?
 
     var path: String { segments.current }
 
     /// Resumes the trail at `path` (created when neither it nor its head exists), refusing one
     /// whose tail does not match its authenticated head; see ``AuditResume``.
-    init(path: String, key: SymmetricKeyBox, segmentBytes: UInt64 = 64 << 20, logger: Logger) throws(AuditError) {
+    init(path: String, key: SymmetricKeyBox, segmentBytes: UInt64 = 64 << 20, replica: String? = nil, logger: Logger)
+        throws(AuditError)
+    {
         self.segments = AuditSegments(current: path)
+        self.replica = replica
         self.segmentBytes = segmentBytes
         self.key = key
         self.logger = logger
@@ -124,7 +129,7 @@ final class AuditLog: Sendable {
         do {
             for event in events {
                 seq += 1
-                var record = event.record(seq: seq, time: now, prev: mac)
+                var record = event.record(seq: seq, time: now, prev: mac, replica: replica)
                 record.mac = try record.computeMAC(key: key.key)
                 mac = record.mac!
                 bytes += try record.line()

@@ -22,6 +22,9 @@ struct AuditRecord: Codable, Sendable, Equatable {
     var outcome: String
     var requestId: String
     var detail: String?
+    /// The KeyService replica that wrote the trail (`replica.id`); absent in trails written
+    /// before replicas existed. One trail names one replica.
+    var replica: String?
     var prev: String
     var mac: String?
 

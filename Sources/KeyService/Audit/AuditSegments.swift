@@ -126,6 +126,8 @@ struct AuditChain {
     let key: SymmetricKey
     var seq: UInt64
     var mac: String
+    /// The replica the records so far name: one trail belongs to one replica.
+    var replica: String? = nil
 
     mutating func accept(_ line: ArraySlice<UInt8>) -> Result<AuditRecord, ChainBreak> {
         guard let record = AuditRecord.parse(line: line), let recordMAC = record.mac else {
@@ -142,8 +144,14 @@ struct AuditChain {
         else {
             return .failure(.init("MAC mismatch: the record was edited (or the audit key is wrong)"))
         }
+        if let named = replica, record.replica != named {
+            return .failure(
+                .init(
+                    "names replica \(record.replica ?? "none") after records of replica \(named): two replicas' trails were mixed"))
+        }
         seq = record.seq
         mac = recordMAC
+        replica = record.replica ?? replica
         return .success(record)
     }
 

@@ -12,13 +12,13 @@ struct AuditVerifier {
     let key: SymmetricKey
 
     enum Outcome: Equatable, CustomStringConvertible {
-        case intact(records: UInt64, lastMAC: String, segments: Int)
+        case intact(records: UInt64, lastMAC: String, segments: Int, replica: String? = nil)
         case broken(segment: String, line: Int, reason: String)
 
         var description: String {
             switch self {
-            case .intact(let n, let mac, let segments):
-                "OK: \(n) records in \(segments) segment\(segments == 1 ? "" : "s"), chain intact, last MAC \(mac.prefix(16))..."
+            case .intact(let n, let mac, let segments, let replica):
+                "OK: \(n) records in \(segments) segment\(segments == 1 ? "" : "s")\(replica.map { " of replica \($0)" } ?? ""), chain intact, last MAC \(mac.prefix(16))..."
             case .broken(let segment, let line, let reason): "BROKEN at \(segment) line \(line): \(reason)"
             }
         }
@@ -109,7 +109,8 @@ struct AuditVerifier {
         }
         return Walk(
             outcome: .intact(
-                records: chain.seq, lastMAC: chain.mac, segments: paths.count(where: { FileManager.default.fileExists(atPath: $0.0) })),
+                records: chain.seq, lastMAC: chain.mac, segments: paths.count(where: { FileManager.default.fileExists(atPath: $0.0) }),
+                replica: chain.replica),
             end: end, tornAt: torn)
     }
 }

@@ -10,11 +10,13 @@ struct Audit: ParsableCommand {
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract:
-                "Check an audit trail (every segment and its authenticated head); exit 1 and name the first bad record if it was edited, reordered, cut or shortened."
+                "Check audit trails (every segment and its authenticated head), one per replica; exit 1 and name the first bad record if one was edited, reordered, cut or shortened, or if two trails name the same replica."
         )
 
-        @Argument(help: "The current audit file; rotated segments FILE.<seq> and the head FILE.head beside it are read too.")
-        var file: String
+        @Argument(
+            help:
+                "Each replica's current audit file; rotated segments FILE.<seq> and the head FILE.head beside each are read too.")
+        var files: [String]
         @Option(name: .long, help: "The audit HMAC key file (64 hex digits or 32 bytes), as given to the KeyService.")
         var keyFile: String
         @Flag(name: .long, help: "Accept a trail whose head file is missing or not sealed under the key (a cut tail then goes unnoticed).")
@@ -22,9 +24,23 @@ struct Audit: ParsableCommand {
 
         func run() throws {
             let key = try RootKey.load(credentialsDirectory: nil, configuredFile: keyFile).key
-            let outcome = try AuditVerifier(key: key).verify(file: file, allowMissingHead: allowMissingHead)
-            print("\(file): \(outcome)")
-            if case .broken = outcome { throw ExitCode(1) }
+            var failed = false
+            var replicas: [String: String] = [:]
+            for file in files {
+                let outcome = try AuditVerifier(key: key).verify(file: file, allowMissingHead: allowMissingHead)
+                print("\(file): \(outcome)")
+                switch outcome {
+                case .broken: failed = true
+                case .intact(_, _, _, let replica?):
+                    if let other = replicas[replica] {
+                        print("\(file): names replica \(replica), as \(other) does: each replica must keep its own trail")
+                        failed = true
+                    }
+                    replicas[replica] = file
+                case .intact: break
+                }
+            }
+            if failed { throw ExitCode(1) }
         }
     }
 

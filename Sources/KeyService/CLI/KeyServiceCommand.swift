@@ -9,7 +9,7 @@ struct KeyServiceCommand: AsyncParsableCommand {
         commandName: "keyservice",
         abstract: "SplitKey KeyService: holds per-user KEKs, wraps and unwraps data keys for authorised StorageNodes.",
         version: SplitKeyVersion.current,
-        subcommands: [Serve.self, PKI.self, InitRootKey.self, Audit.self, Admin.self]
+        subcommands: [Serve.self, Migrate.self, PKI.self, InitRootKey.self, Audit.self, Admin.self]
     )
 }
 
@@ -59,6 +59,10 @@ struct PKI: ParsableCommand {
         var nodePort = 9443
         @Flag(name: .long, help: "Replace an existing dev PKI in --dir.")
         var force = false
+        @Option(name: .long, help: "Write configs for KeyService replicas sharing this PostgreSQL database (postgres://USER@HOST:PORT/DB).")
+        var postgres: String?
+        @Option(name: .long, help: "Number of KeyService replicas with --postgres (ports count up from --port).")
+        var replicas = 2
 
         func validate() throws {
             for region in regions where !Identifiers.isValidRegion(region) {
@@ -66,6 +70,10 @@ struct PKI: ParsableCommand {
             }
             for user in users where !Identifiers.isValidUserID(user) {
                 throw ValidationError("'\(user)' is not a valid user id")
+            }
+            if let postgres {
+                _ = try PostgresSettings.parse(url: postgres, key: "--postgres", path: "the command line")
+                guard (1...16).contains(replicas) else { throw ValidationError("--replicas must be 1-16") }
             }
             guard SPIFFEID("spiffe://\(trustDomain)") != nil else {
                 throw ValidationError("'\(trustDomain)' is not a valid SPIFFE trust domain (lower-case letters, digits, '-', '.', '_')")
@@ -81,7 +89,9 @@ struct PKI: ParsableCommand {
                 users: users,
                 keyServicePort: port,
                 firstNodePort: nodePort,
-                force: force
+                force: force,
+                postgresURL: postgres,
+                replicas: replicas
             )
             let written = try pki.write()
             print("Wrote a development PKI for trust domain \(trustDomain) to \(dir):")
@@ -89,7 +99,13 @@ struct PKI: ParsableCommand {
                 print("  \(item.path.replacingOccurrences(of: dir + "/", with: ""))\t\(item.what)")
             }
             print("")
-            print("Next: keyservice serve --config \(dir)/keyservice.yaml")
+            if postgres != nil {
+                print(
+                    "Next: keyservice migrate --config \(dir)/keyservice-1.yaml, then keyservice serve --config \(dir)/keyservice-N.yaml for each replica"
+                )
+            } else {
+                print("Next: keyservice serve --config \(dir)/keyservice.yaml")
+            }
         }
     }
 }

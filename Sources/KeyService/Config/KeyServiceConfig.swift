@@ -28,8 +28,13 @@ struct KeyServiceConfig: Sendable {
     var maxConnections: Int
     /// Seconds a connection may take to finish its TLS handshake (capped by idleTimeout).
     var handshakeTimeout: Int
+    /// Where users and sealed KEKs live (`keyStore.*`): SQLite in the state directory, or a
+    /// PostgreSQL database shared by replicas.
+    var keyStore: KeyStoreSettings
+    /// This replica's name in its audit records, logs and health (`replica.id`).
+    var replicaID: String
 
-    static let knownKeys: Set<String> = [
+    static let knownKeys = Set<String>([
         "listen.host", "listen.port",
         "tls.certificate", "tls.privateKey", "tls.ca", "tls.crl",
         "stateDirectory", "rootKeyFile", "cacheTTL", "idleTimeout",
@@ -40,8 +45,8 @@ struct KeyServiceConfig: Sendable {
         "audit.segmentBytes", "limits.maxConnections", "limits.handshakeTimeout", "tls.crlGracePeriod",
         "limits.identityRequestsPerSecond", "limits.identityBurst",
         "limits.userUnwrapsPerSecond", "limits.userUnwrapBurst",
-        "limits.userUnwrapBudget", "limits.userUnwrapBudgetWindow",
-    ]
+        "limits.userUnwrapBudget", "limits.userUnwrapBudgetWindow", "replica.id",
+    ]).union(KeyStoreSettings.knownKeys)
 
     static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment)
         async throws(ConfigurationError) -> KeyServiceConfig
@@ -76,6 +81,14 @@ struct KeyServiceConfig: Sendable {
         let maxDestroyDelay = try source.int(
             "lifecycle.maxDestroyDelay", default: 366 * 86_400, range: minDestroyDelay...(10 * 366 * 86_400))
         let destroyDelay = try source.int("lifecycle.destroyDelay", default: minDestroyDelay, range: minDestroyDelay...maxDestroyDelay)
+        let replicaID = source.string("replica.id", default: ProcessInfo.processInfo.hostName)
+        guard (1...64).contains(replicaID.utf8.count),
+            replicaID.utf8.allSatisfy({
+                $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_")
+            })
+        else {
+            throw .invalid("replica.id", path, "'\(replicaID)' must be 1-64 characters of A-Z a-z 0-9 . _ -")
+        }
         return KeyServiceConfig(
             host: source.string("listen.host", default: "127.0.0.1"),
             port: try source.int("listen.port", default: 8443, range: 0...65535),
@@ -113,7 +126,10 @@ struct KeyServiceConfig: Sendable {
             auditKeyFile: source.path("audit.keyFile"),
             auditSegmentBytes: UInt64(try source.int("audit.segmentBytes", default: 64 << 20, range: 4096...(1 << 40))),
             maxConnections: try source.int("limits.maxConnections", default: 4096, range: 1...1_000_000),
-            handshakeTimeout: try source.int("limits.handshakeTimeout", default: 10, range: 1...600)
+            handshakeTimeout: try source.int("limits.handshakeTimeout", default: 10, range: 1...600),
+            keyStore: try KeyStoreSettings.load(
+                source, path: path, stateDirectory: stateDirectory, credentialsDirectory: environment["CREDENTIALS_DIRECTORY"]),
+            replicaID: replicaID
         )
     }
 }
@@ -140,4 +156,11 @@ struct RateLimitSettings: Sendable {
     /// Unwraps one user may have within one window before that user's unwraps are locked.
     var userUnwrapBudget: Int
     var userUnwrapBudgetWindow: Int
+}
+
+extension UInt8 {
+    fileprivate var isASCIIAlphanumeric: Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self)
+    }
 }

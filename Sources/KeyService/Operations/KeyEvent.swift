@@ -39,10 +39,10 @@ struct KeyEvent: Sendable {
         self.detail = AuditField.bounded(code.rawValue)
     }
 
-    func record(seq: UInt64, time: String, prev: String) -> AuditRecord {
+    func record(seq: UInt64, time: String, prev: String, replica: String?) -> AuditRecord {
         AuditRecord(
             seq: seq, time: time, op: op.rawValue, user: user, peer: peer, region: region, reason: reason, outcome: outcome.rawValue,
-            requestId: requestID, detail: detail, prev: prev, mac: nil)
+            requestId: requestID, detail: detail, replica: replica, prev: prev, mac: nil)
     }
 
     func log(to logger: Logger) {

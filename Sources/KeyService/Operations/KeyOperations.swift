@@ -151,7 +151,7 @@ struct KeyOperations: Sendable {
         } catch {
             throw ticket.refuse(error)
         }
-        if budget == .exceeded {
+        if budget == .exceeded, await authorizer.confirmBudget(user, store: store) == .exceeded {
             try await lock(user, ticket)
         }
         guard let kekRecord else {

@@ -88,6 +88,9 @@ struct UserAdministration: Sendable {
         budget: UnwrapBudget
     ) async throws(APIError) -> KeyServiceAPI.User {
         do {
+            // The ledger is emptied before the lockout is lifted, so no replica can trip it again
+            // on the old count.
+            if change == .clearLockout { try await store.clearUnwraps(userID: user.id) }
             if next != user {
                 try await store.commit(expected: user, next: next, addKEK: kek, eraseKEKs: change == .destroy)
             }

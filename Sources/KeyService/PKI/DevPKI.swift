@@ -13,6 +13,10 @@ struct DevPKI {
     var keyServicePort: Int
     var firstNodePort: Int
     var force: Bool
+    /// With a PostgreSQL URL, `replicas` KeyService configs share that database
+    /// (`keyservice-1.yaml` on `keyServicePort`, `keyservice-2.yaml` on the next port, ...).
+    var postgresURL: String? = nil
+    var replicas: Int = 1
 
     struct Written {
         var path: String
@@ -69,7 +73,14 @@ struct DevPKI {
         try RootKey.create(at: auditKeyPath)
         written.append(Written(path: auditKeyPath, what: "audit HMAC key (mode 0600; auditors need it to verify)"))
 
-        try writePublic(keyServiceConfig(), "keyservice.yaml", "KeyService config", &written)
+        if postgresURL != nil {
+            for replica in 1...max(replicas, 1) {
+                try writePublic(
+                    keyServiceConfig(replica: replica), "keyservice-\(replica).yaml", "KeyService replica \(replica) config", &written)
+            }
+        } else {
+            try writePublic(keyServiceConfig(), "keyservice.yaml", "KeyService config", &written)
+        }
         for (index, region) in regions.enumerated() {
             try writePublic(
                 storageNodeConfig(region: region, port: firstNodePort + index),
@@ -86,20 +97,43 @@ struct DevPKI {
 
     var keyServiceIdentity: String { "spiffe://\(trustDomain)/\(Self.keyServicePath)" }
 
-    func keyServiceConfig() -> String {
+    /// The KeyService URLs a node is given: one per replica.
+    var keyServiceURLs: [String] {
+        let count = postgresURL == nil ? 1 : max(replicas, 1)
+        return (0..<count).map { "https://localhost:\(keyServicePort + $0)" }
+    }
+
+    /// `replica` nil: the single embedded KeyService; otherwise replica N of a PostgreSQL set.
+    func keyServiceConfig(replica: Int? = nil) -> String {
         let grants = regions.map { "    - \"node:\($0) spiffe://\(trustDomain)/node/\($0)\"" }.joined(separator: "\n")
+        let state = replica.map { "state/keyservice-\($0)" } ?? "state/keyservice"
+        var store = ""
+        if let replica, let postgresURL {
+            store = """
+                replica:
+                  id: ks-\(replica)          # named in every audit record and log line of this replica
+                keyStore:
+                  backend: postgres
+                  # The password, if the role has one, goes in keyStore.passwordFile or the
+                  # keystore-password credential, never in this URL.
+                  url: \(postgresURL)
+                  maxConnections: 20
+                  timeout: 2           # seconds; a key operation answers 503 rather than wait longer
+
+                """
+        }
         return """
             # SplitKey KeyService: development config written by `keyservice pki init`.
             # Relative paths are relative to this file. Any key can be overridden by an
             # environment variable: listen.port -> SPLITKEY_LISTEN_PORT, tls.privateKey -> SPLITKEY_TLS_PRIVATE_KEY.
             listen:
               host: 127.0.0.1
-              port: \(keyServicePort)
-            tls:
+              port: \(keyServicePort + (replica ?? 1) - 1)
+            \(store)tls:
               certificate: keyservice.pem
               privateKey: keyservice-key.pem
               ca: ca.pem            # clients must present a certificate issued by this CA
-            stateDirectory: state/keyservice
+            stateDirectory: \(state)
             # Under systemd, $CREDENTIALS_DIRECTORY/root-key takes precedence over this file.
             rootKeyFile: root-key
             cacheTTL: 300           # seconds a StorageNode may keep a plaintext data key
@@ -116,7 +150,7 @@ struct DevPKI {
               nodesMayCreateUsers: false
             audit:
               # Append-only, hash-chained; verify with: keyservice audit verify FILE --key-file audit-key
-              file: state/keyservice/audit.log
+              file: \(state)/audit.log
               # Under systemd, $CREDENTIALS_DIRECTORY/audit-key takes precedence over this file.
               keyFile: audit-key
             log:
@@ -137,7 +171,7 @@ struct DevPKI {
           privateKey: node-\(region)-key.pem
           ca: ca.pem
         keyService:
-          url: https://localhost:\(keyServicePort)
+          \(keyServiceURLs.count == 1 ? "url: \(keyServiceURLs[0])" : "urls: [\(keyServiceURLs.joined(separator: ", "))]")
           identity: \(keyServiceIdentity)   # the KeyService's certificate must carry this SPIFFE ID
         stateDirectory: state/storagenode-\(region)
         users:

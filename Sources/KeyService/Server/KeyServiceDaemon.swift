@@ -17,13 +17,17 @@ enum KeyServiceDaemon {
         MetricsExport.bootstrap()
         var logger = Logger(label: "keyservice")
         logger[metadataKey: "service"] = "keyservice"
+        logger[metadataKey: "replica"] = .string(config.replicaID)
         for failure in ProcessHardening.apply() { logger.warning("process hardening incomplete", metadata: ["error": "\(failure)"]) }
 
         let rootKey = try RootKey.load(
             credentialsDirectory: ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"],
             configuredFile: config.rootKeyFile
         )
-        let store = try SQLiteKeyStore(directory: config.stateDirectory)
+        let store = try await KeyStoreFactory.open(config.keyStore, logger: logger)
+        if case .postgres(let postgres) = config.keyStore {
+            logger.info("key store", metadata: ["backend": "postgres", "database": "\(postgres.redacted)"])
+        }
         let sealer = KEKSealer(rootKey: rootKey)
         let check = try await store.keyCheck(orCreate: { try sealer.makeKeyCheck() })
         guard sealer.verifyKeyCheck(check) else { throw RootKeyError.mismatch }
@@ -39,7 +43,8 @@ enum KeyServiceDaemon {
             attributes: [.posixPermissions: 0o700]
         )
         let audit = try AuditLog(
-            path: config.auditFile, key: SymmetricKeyBox(auditKey), segmentBytes: config.auditSegmentBytes, logger: logger)
+            path: config.auditFile, key: SymmetricKeyBox(auditKey), segmentBytes: config.auditSegmentBytes, replica: config.replicaID,
+            logger: logger)
         logger.info("audit trail", metadata: ["file": "\(config.auditFile)", "key": "\(auditKeyOrigin)"])
 
         let tlsStore = ServerTLSStore(try ServerTLS(files: config.tls))
@@ -63,7 +68,9 @@ enum KeyServiceDaemon {
         )
 
         let router = DaemonHost.makeRouter(connections: connections)
-        KeyServiceRoutes(state: stateStore, operations: operations, health: HealthCheck(store: store, audit: audit)).register(on: router)
+        KeyServiceRoutes(
+            state: stateStore, operations: operations, health: HealthCheck(store: store, audit: audit, replica: config.replicaID)
+        ).register(on: router)
 
         let reloadLogger = logger
         var host = DaemonHost(
@@ -86,7 +93,17 @@ enum KeyServiceDaemon {
             }
         )
         host.handshakeTimeout = .seconds(config.handshakeTimeout)
-        try await host.run(router: router)
+        host.services = [
+            StoreChangeFollower(store: store, state: stateStore, connections: connections, logger: logger),
+            BudgetFlusher(budget: budget, store: store, logger: logger),
+        ]
+        do {
+            try await host.run(router: router)
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
         logger.notice("keyservice stopped")
     }
 }

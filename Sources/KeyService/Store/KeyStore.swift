@@ -40,8 +40,10 @@ struct SealedKEKRecord: Sendable, Equatable {
 
 /// Where the KeyService keeps users and sealed KEKs.
 ///
-/// SQLite is the embedded implementation; the protocol is the seam for PostgreSQL-backed
-/// replicas. Implementations must make each call atomic and durable before returning.
+/// SQLite is the embedded implementation (one process); PostgreSQL is shared by replicas.
+/// Implementations hold no business rules: they read, insert, compare-and-set and erase, and
+/// make each call atomic and durable before returning. One contract suite
+/// (`KeyStoreContractTests`) runs against every implementation.
 protocol KeyStore: Sendable {
     /// Creates the user and its first KEK version together, or throws ``KeyStoreError/userExists``.
     func createUser(_ user: UserRecord, firstKEK: SealedKEKRecord) async throws(KeyStoreError)
@@ -69,6 +71,42 @@ protocol KeyStore: Sendable {
     func setRevoked(_ matcher: String, revoked: Bool) async throws(KeyStoreError)
     /// A cheap round trip, for health.
     func ping() async throws(KeyStoreError)
+    /// Adds `counts` (unwraps per user) to the window starting at `window` (seconds since the
+    /// epoch) and returns each of those users' total in that window, every replica's included.
+    /// Windows before `window` may be dropped.
+    func countUnwraps(_ counts: [String: Int64], window: Int64) async throws(KeyStoreError) -> [String: Int64]
+    /// Empties the user's unwrap ledger (an admin cleared its lockout).
+    func clearUnwraps(userID: String) async throws(KeyStoreError)
+    /// Calls `onChange` for every change another process announces (a revocation, a user
+    /// changed), until the task is cancelled; returns at once when the store has no other
+    /// writers to hear from. Throws when the announcement channel is lost (call again).
+    func followChanges(_ onChange: @escaping @Sendable (KeyStoreChange) -> Void) async throws(KeyStoreError)
+    /// Ends background work (connection pools); the store is unusable afterwards.
+    func close() async
+}
+
+/// What another replica changed, as announced through the store.
+enum KeyStoreChange: Sendable, Equatable {
+    case revocations
+    case user(String)
+
+    /// The payload on the wire (PostgreSQL NOTIFY).
+    var payload: String {
+        switch self {
+        case .revocations: "revocations"
+        case .user(let id): "user:" + id
+        }
+    }
+
+    init?(payload: String) {
+        if payload == "revocations" {
+            self = .revocations
+        } else if payload.hasPrefix("user:") {
+            self = .user(String(payload.dropFirst(5)))
+        } else {
+            return nil
+        }
+    }
 }
 
 enum KeyStoreError: Error, Sendable, CustomStringConvertible {

@@ -14,6 +14,9 @@ struct SQLiteKeyStore: KeyStore {
             try FileManager.default.createDirectory(
                 atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             var config = Configuration()
+            // Wait for another writer's transaction instead of failing at once (a second process
+            // on the file: `keyservice migrate`, a test's second replica).
+            config.busyMode = .timeout(5)
             config.prepareDatabase { db in
                 try db.execute(sql: "PRAGMA synchronous = FULL")
                 try db.execute(sql: "PRAGMA secure_delete = ON")
@@ -59,6 +62,16 @@ struct SQLiteKeyStore: KeyStore {
                     ALTER TABLE users ADD COLUMN unwrap_locked INTEGER NOT NULL DEFAULT 0;
                     ALTER TABLE kek_versions ADD COLUMN wraps INTEGER NOT NULL DEFAULT 0;
                     CREATE TABLE revoked_identities (matcher TEXT PRIMARY KEY NOT NULL, created_at TEXT NOT NULL);
+                    """
+            )
+        }
+        m.registerMigration("v3-unwrap-counts") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE unwrap_counts (
+                        user_id TEXT NOT NULL, window_start INTEGER NOT NULL, count INTEGER NOT NULL,
+                        PRIMARY KEY (user_id, window_start)
+                    );
                     """
             )
         }
@@ -200,6 +213,37 @@ struct SQLiteKeyStore: KeyStore {
 
     func ping() async throws(KeyStoreError) {
         _ = try await read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM meta") }
+    }
+
+    func countUnwraps(_ counts: [String: Int64], window: Int64) async throws(KeyStoreError) -> [String: Int64] {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM unwrap_counts WHERE window_start < ?", arguments: [window])
+            var totals: [String: Int64] = [:]
+            for (user, count) in counts {
+                try db.execute(
+                    sql: """
+                        INSERT INTO unwrap_counts (user_id, window_start, count) VALUES (?, ?, ?)
+                        ON CONFLICT (user_id, window_start) DO UPDATE SET count = count + excluded.count
+                        """,
+                    arguments: [user, window, count]
+                )
+                totals[user] =
+                    try Int64.fetchOne(
+                        db, sql: "SELECT count FROM unwrap_counts WHERE user_id = ? AND window_start = ?", arguments: [user, window]) ?? 0
+            }
+            return totals
+        }
+    }
+
+    func clearUnwraps(userID: String) async throws(KeyStoreError) {
+        try await write { db in try db.execute(sql: "DELETE FROM unwrap_counts WHERE user_id = ?", arguments: [userID]) }
+    }
+
+    /// One process owns the file: there is nobody else to hear from.
+    func followChanges(_ onChange: @escaping @Sendable (KeyStoreChange) -> Void) async throws(KeyStoreError) {}
+
+    func close() async {
+        try? pool.close()
     }
 
     private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(KeyStoreError) -> T {

@@ -24,6 +24,9 @@ public struct DaemonHost: Sendable {
     /// change (policy, ...), applied only once the TLS state built from the files is complete:
     /// a reload is all or nothing, and throwing anywhere keeps the previous state.
     public var prepareReload: @Sendable () async throws -> PreparedReload
+    /// The daemon's own long-running tasks (store followers, flushers); started before the
+    /// listener and stopped after it has drained.
+    public var services: [any Service] = []
 
     /// A reload built but not yet in force.
     public struct PreparedReload: Sendable {
@@ -109,7 +112,10 @@ public struct DaemonHost: Sendable {
         // Watchdog first (shut down last, so it keeps pinging while the listener drains),
         // STOPPING=1 last (the group signals graceful shutdown in reverse order).
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: SystemdWatchdogService(notifier: notifier, logger: logger)),
+            .init(service: SystemdWatchdogService(notifier: notifier, logger: logger))
+        ]
+        services += self.services.map { .init(service: $0) }
+        services += [
             .init(service: app),
             .init(service: reloader),
         ]

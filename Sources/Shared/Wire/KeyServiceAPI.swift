@@ -242,11 +242,14 @@ public enum KeyServiceAPI {
         public var status: Status
         public var reasons: [String]
         public var version: String
+        /// The replica that answered (`replica.id`), so a client of several can tell them apart.
+        public var replica: String?
 
-        public init(status: Status, reasons: [String], version: String) {
+        public init(status: Status, reasons: [String], version: String, replica: String? = nil) {
             self.status = status
             self.reasons = reasons
             self.version = version
+            self.replica = replica
         }
     }
 
