@@ -38,7 +38,9 @@ import Testing
             return Stores(a: store, b: store)
         case .postgres:
             guard let url = try await PostgresTestDatabase.fresh() else { return nil }
-            let settings = try PostgresSettings.parse(url: url, key: "keyStore.url", path: "test")
+            var settings = try PostgresSettings.parse(url: url, key: "keyStore.url", path: "test")
+            // The contract is about storage, not speed: a loaded CI machine must not fail it.
+            settings.timeout = .seconds(15)
             let a = try await PostgresKeyStore.open(settings, migrate: true, logger: logger)
             let b = try await PostgresKeyStore.open(settings, migrate: false, logger: logger)
             return Stores(a: a, b: b)

@@ -105,4 +105,30 @@ import Testing
         #expect(postgres.password == "s3cret")
         #expect(!postgres.redacted.contains("s3cret"))
     }
+
+    @Test(.enabled(if: PostgresCluster.skipReason == nil, "PostgreSQL 15 is not installed"))
+    func migrateBringsAnEmptyDatabaseToTheSchemaAndIsIdempotent() async throws {
+        let cluster = try await PostgresCluster.shared()
+        let database = PostgresCluster.uniqueDatabaseName()
+        let url = try await cluster.createDatabase(database)
+        let dir = try TestPaths.temporaryDirectory("replica-migrate")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("keyservice.yaml").path
+        try """
+        tls:
+          certificate: c.pem
+          privateKey: k.pem
+          ca: ca.pem
+        stateDirectory: state
+        keyStore:
+          backend: postgres
+          url: \(url)
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        for _ in 0..<2 {
+            let run = try await ChildProcess.run(try TestPaths.binary("keyservice"), ["migrate", "--config", path], in: dir)
+            #expect(run.status == 0, "\(run.output)")
+            #expect(run.output.contains("schema at version \(PostgresMigrations.latest)"), "\(run.output)")
+        }
+        #expect(try await cluster.psql("SELECT count(*) FROM splitkey_schema", database: database) == "\(PostgresMigrations.all.count)")
+    }
 }
