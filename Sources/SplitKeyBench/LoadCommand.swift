@@ -12,7 +12,9 @@ import NIOSSL
 /// Each of `--connections` keep-alive connections sends one request, waits for the whole
 /// response, records the latency and sends the next, until `--duration` seconds or `--requests`
 /// requests in all, whichever comes first. Requests that start during `--warmup` are sent but
-/// not counted. The result is one JSON object on stdout.
+/// not counted. With several `--url`s, connection i goes to URL i mod N (round-robin), so one run
+/// spreads its load over several servers (KeyService replicas). The result is one JSON object on
+/// stdout.
 @main
 struct LoadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,8 +22,11 @@ struct LoadCommand: AsyncParsableCommand {
         abstract: "Closed-loop HTTPS load with a client certificate; prints one JSON result."
     )
 
-    @Option(help: "https://HOST:PORT/PATH; {n} in the path becomes a per-request sequence number.")
-    var url: String
+    @Option(
+        name: .customLong("url"),
+        help: "https://HOST:PORT/PATH; {n} in the path becomes a per-request sequence number. Repeatable: connections are spread round-robin over the URLs."
+    )
+    var urls: [String]
 
     @Option(help: "HTTP method.")
     var method: String = "GET"
@@ -65,8 +70,12 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Label copied into the JSON result.")
     var label: String = ""
 
+    func validate() throws {
+        guard !urls.isEmpty else { throw ValidationError("at least one --url is required") }
+    }
+
     mutating func run() async throws {
-        let target = try TargetURL(parsing: url)
+        let targets = try urls.map { try TargetURL(parsing: $0) }
         let body = try bodyFile.map { try Data(contentsOf: URL(fileURLWithPath: $0)) } ?? Data()
         let extraHeaders = try headers.map(Self.parseHeader)
 
@@ -78,8 +87,8 @@ struct LoadCommand: AsyncParsableCommand {
         let sslContext = try NIOSSLContext(configuration: tls)
 
         let plan = LoadPlan(
-            target: target,
-            serverName: serverName ?? target.host,
+            targets: targets,
+            serverName: serverName,
             method: method,
             body: body,
             headers: extraHeaders,

@@ -3,8 +3,10 @@ import NIOCore
 
 /// What every connection of one run sends, and for how long.
 struct LoadPlan: Sendable {
-    let target: TargetURL
-    let serverName: String
+    /// Connection i talks to `targets[i % targets.count]`.
+    let targets: [TargetURL]
+    /// The name the server certificates must carry; nil: each URL's host.
+    let serverName: String?
     let method: String
     let body: Data
     let headers: [(String, String)]
@@ -13,4 +15,6 @@ struct LoadPlan: Sendable {
     let measured: TimeAmount
     /// 0 means bounded by time only.
     let maxRequests: Int
+
+    func target(connection: Int) -> TargetURL { targets[connection % targets.count] }
 }

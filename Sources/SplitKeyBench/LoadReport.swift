@@ -20,7 +20,8 @@ struct LoadReport: Encodable {
     init(label: String, plan: LoadPlan, connections: Int, result: LoadResult) {
         self.label = label
         method = plan.method
-        url = "https://\(plan.target.host):\(plan.target.port)\(plan.target.pathTemplate)"
+        // Several URLs (round-robin): separated by spaces.
+        url = plan.targets.map { "https://\($0.host):\($0.port)\($0.pathTemplate)" }.joined(separator: " ")
         self.connections = connections
         requests = result.measuredRequests
         errors = result.errors

@@ -18,8 +18,8 @@ struct LoadRun: Sendable {
             maxRequests: plan.maxRequests
         )
         let samples = try await withThrowingTaskGroup(of: ConnectionSamples.self) { tasks in
-            for _ in 0..<connections {
-                tasks.addTask { try await runConnection(clock: clock) }
+            for index in 0..<connections {
+                tasks.addTask { try await runConnection(plan.target(connection: index), clock: clock) }
             }
             var all: [ConnectionSamples] = []
             for try await samples in tasks { all.append(samples) }
@@ -28,12 +28,13 @@ struct LoadRun: Sendable {
         return LoadResult(merging: samples, measuredSeconds: clock.measuredSeconds())
     }
 
-    private func runConnection(clock: RunClock) async throws -> ConnectionSamples {
+    private func runConnection(_ target: TargetURL, clock: RunClock) async throws -> ConnectionSamples {
+        let serverName = plan.serverName ?? target.host
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connect(host: plan.target.host, port: plan.target.port) { channel in
+            .connect(host: target.host, port: target.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let name = plan.serverName.isIPAddress ? nil : plan.serverName
+                    let name = serverName.isIPAddress ? nil : serverName
                     let tls = try NIOSSLClientHandler(context: sslContext, serverHostname: name)
                     try channel.pipeline.syncOperations.addHandler(tls)
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
@@ -50,9 +51,9 @@ struct LoadRun: Sendable {
                 var head = HTTPRequestHead(
                     version: .http1_1,
                     method: HTTPMethod(rawValue: plan.method),
-                    uri: plan.target.path(sequence: sequence)
+                    uri: target.path(sequence: sequence)
                 )
-                head.headers.add(name: "host", value: plan.serverName)
+                head.headers.add(name: "host", value: serverName)
                 head.headers.add(name: "content-length", value: String(body.readableBytes))
                 for (name, value) in plan.headers { head.headers.add(name: name, value: value) }
 
