@@ -15,6 +15,8 @@ public final class KeyServiceFixture: @unchecked Sendable {
     public let environment: [String: String]
     public private(set) var daemon: ChildProcess
     private var clients: [String: HTTPClient] = [:]
+    /// Replicas started by ``startReplica(_:)``; torn down with the fixture.
+    private var replicas: [KeyServiceReplica] = []
     private let lock = NSLock()
 
     public static func start(
@@ -114,13 +116,65 @@ public final class KeyServiceFixture: @unchecked Sendable {
         return config
     }
 
-    /// Shuts down clients and the daemon, and removes the folder.
+    /// Another replica of this KeyService: a second `keyservice serve` of the same config and
+    /// state directory (SQLite in WAL mode is shared safely between processes), on a port of its
+    /// own with its own audit trail (`state/keyservice/audit-NAME.log`) and `replica.id` NAME.
+    public func startReplica(_ name: String) async throws -> KeyServiceReplica {
+        let replica = KeyServiceReplica(
+            dir: dir, port: try freeLoopbackPort(),
+            environment: environment.merging([
+                "SPLITKEY_AUDIT_FILE": path("state/keyservice/audit-\(name).log"), "SPLITKEY_REPLICA_ID": name,
+            ]) { _, own in own })
+        lock.withLock { replicas.append(replica) }
+        try await replica.start()
+        return replica
+    }
+
+    /// Shuts down clients, replicas and the daemon, and removes the folder.
     public func tearDown() async {
         let all = lock.withLock { Array(clients.values) }
         for client in all { try? await client.shutdown() }
+        for replica in lock.withLock({ replicas }) { _ = await replica.stop() }
         daemon.signal(SIGTERM)
         await daemon.waitForExit()
         try? FileManager.default.removeItem(at: dir)
+    }
+}
+
+/// A further `keyservice serve` of a ``KeyServiceFixture``'s config and state; see
+/// ``KeyServiceFixture/startReplica(_:)``.
+public final class KeyServiceReplica: @unchecked Sendable {
+    // @unchecked: `daemon` is replaced only by start(), which tests call from one task.
+    public let dir: URL
+    public let port: Int
+    let environment: [String: String]
+    public private(set) var daemon: ChildProcess?
+
+    init(dir: URL, port: Int, environment: [String: String]) {
+        self.dir = dir
+        self.port = port
+        self.environment = environment
+    }
+
+    public var baseURL: String { "https://localhost:\(port)" }
+
+    /// Starts (again) on the same port, audit trail and state.
+    public func start() async throws {
+        let daemon = try KeyServiceFixture.spawn(dir: dir, port: port, environment: environment)
+        self.daemon = daemon
+        try await daemon.waitForLog("keyservice listening")
+    }
+
+    /// kill -9: no shutdown path runs.
+    @discardableResult
+    public func kill() async -> Int32 {
+        daemon?.signal(SIGKILL)
+        return await daemon?.waitForExit() ?? -1
+    }
+
+    public func stop() async -> Int32 {
+        daemon?.signal(SIGTERM)
+        return await daemon?.waitForExit() ?? -1
     }
 }
 

@@ -52,15 +52,27 @@ public final class StorageNodeFixture: @unchecked Sendable {
 
     public func objectURL(_ key: String) -> String { baseURL + StorageNodeAPI.Path.objects + "/" + key }
 
-    public func startNode(keyServiceURL: String? = nil) async throws {
+    /// Starts the node with the fixture's KeyService, or `keyServiceURL`, or the replicas
+    /// `keyServiceURLs` (`keyService.urls`; the config file's `keyService.url` line is then
+    /// removed, as the node refuses both at once).
+    public func startNode(keyServiceURL: String? = nil, keyServiceURLs: [String]? = nil) async throws {
+        var keyService = ["SPLITKEY_KEY_SERVICE_URL": keyServiceURL ?? ks.baseURL]
+        if let keyServiceURLs {
+            let configPath = ks.path("storagenode-eu-west.yaml")
+            let lines = try String(contentsOfFile: configPath, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+            try lines.filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("url:") }.joined(separator: "\n")
+                .write(toFile: configPath, atomically: true, encoding: .utf8)
+            keyService = ["SPLITKEY_KEY_SERVICE_URLS": keyServiceURLs.joined(separator: ",")]
+        }
         let node = try ChildProcess(
             executable: try TestPaths.binary("storagenode"),
             arguments: ["serve", "--config", ks.path("storagenode-eu-west.yaml")],
-            environment: environment.merging([
-                "SPLITKEY_LISTEN_PORT": String(port),
-                "SPLITKEY_KEY_SERVICE_URL": keyServiceURL ?? ks.baseURL,
-                "SPLITKEY_KEY_SERVICE_TIMEOUT": "2",
-            ]) { _, fixed in fixed },
+            environment: environment.merging(
+                keyService.merging([
+                    "SPLITKEY_LISTEN_PORT": String(port),
+                    "SPLITKEY_KEY_SERVICE_TIMEOUT": "2",
+                ]) { _, fixed in fixed }
+            ) { _, fixed in fixed },
             logURL: ks.dir.appendingPathComponent("storagenode-\(UUID().uuidString.prefix(6)).log")
         )
         self.node = node

@@ -8,7 +8,9 @@ struct StorageNodeConfig: Sendable {
     /// The region this node serves; the KeyService only gives it keys of users homed here.
     var region: String
     var tls: TLSFiles
-    var keyServiceURL: String
+    /// The KeyService replicas, in the order of `keyService.urls` (or the one `keyService.url`);
+    /// each an `https://` URL without a trailing `/`.
+    var keyServiceURLs: [String]
     /// The SPIFFE ID (or `ID/*` pattern) the KeyService's certificate must carry; nil means
     /// `spiffe://TD/keyservice` in the trust domain of the node's own certificate.
     var keyServiceIdentity: SPIFFEIDPattern?
@@ -33,7 +35,7 @@ struct StorageNodeConfig: Sendable {
     static let knownKeys: Set<String> = [
         "listen.host", "listen.port", "region",
         "tls.certificate", "tls.privateKey", "tls.ca", "tls.crl",
-        "keyService.url", "keyService.timeout", "keyService.identity",
+        "keyService.url", "keyService.urls", "keyService.timeout", "keyService.identity",
         "stateDirectory", "users.identityPrefix",
         "limits.maxObjectSize", "objects.segmentSize",
         "dataKeys.maxAge", "dataKeys.maxObjects", "dataKeys.cacheEntries",
@@ -49,10 +51,7 @@ struct StorageNodeConfig: Sendable {
         guard Identifiers.isValidRegion(region) else {
             throw .invalid("region", path, "'\(region)' is not a valid region (a-z, 0-9, '-', starting with a letter)")
         }
-        let url = try source.requiredString("keyService.url")
-        guard let parsed = URL(string: url), parsed.scheme == "https", parsed.host != nil else {
-            throw .invalid("keyService.url", path, "'\(url)' is not an https:// URL")
-        }
+        let serviceURLs = try Self.keyServiceURLs(source, path: path)
         var keyServiceIdentity: SPIFFEIDPattern?
         if let text = source.raw("keyService.identity") {
             guard let pattern = SPIFFEIDPattern(text) else {
@@ -80,7 +79,7 @@ struct StorageNodeConfig: Sendable {
                 ca: try source.requiredPath("tls.ca"),
                 crls: try source.paths("tls.crl")
             ),
-            keyServiceURL: url.hasSuffix("/") ? String(url.dropLast()) : url,
+            keyServiceURLs: serviceURLs,
             keyServiceIdentity: keyServiceIdentity,
             keyServiceTimeout: try source.int("keyService.timeout", default: 5, range: 1...120),
             stateDirectory: try source.requiredPath("stateDirectory"),
@@ -96,5 +95,43 @@ struct StorageNodeConfig: Sendable {
             metricsHost: source.string("metrics.host", default: "127.0.0.1"),
             metricsPort: source.raw("metrics.port") == nil ? nil : try source.int("metrics.port", default: 0, range: 0...65535)
         )
+    }
+
+    /// Most replicas `keyService.urls` may list.
+    static let maxKeyServiceURLs = 16
+
+    /// `keyService.urls` (a list of replicas), or `keyService.url` as a list of one; exactly one
+    /// of the two must be set. Each must be an `https://` URL with a host; a trailing `/` is dropped.
+    static func keyServiceURLs(_ source: ConfigSource, path: String) throws(ConfigurationError) -> [String] {
+        let single = source.raw("keyService.url")
+        let listSet = source.isList("keyService.urls") || source.raw("keyService.urls") != nil
+        if single != nil && listSet {
+            throw .invalid(
+                "keyService.urls", path,
+                "keyService.url and keyService.urls are both set; set keyService.urls to the list of replicas "
+                    + "(or keyService.url to the one KeyService), not both")
+        }
+        let (key, urls): (String, [String])
+        if listSet {
+            key = "keyService.urls"
+            urls = try source.stringArray(key).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard !urls.isEmpty else { throw .invalid(key, path, "must list at least one https:// URL") }
+            guard urls.count <= maxKeyServiceURLs else {
+                throw .invalid(key, path, "lists \(urls.count) URLs; at most \(maxKeyServiceURLs) are allowed")
+            }
+        } else {
+            key = "keyService.url"
+            urls = [try source.requiredString(key)]
+        }
+        var normalised: [String] = []
+        for url in urls {
+            guard let parsed = URL(string: url), parsed.scheme == "https", parsed.host?.isEmpty == false else {
+                throw .invalid(key, path, "'\(url)' is not an https:// URL")
+            }
+            let trimmed = url.hasSuffix("/") ? String(url.dropLast()) : url
+            guard !normalised.contains(trimmed) else { throw .invalid(key, path, "'\(url)' is listed twice") }
+            normalised.append(trimmed)
+        }
+        return normalised
     }
 }

@@ -25,13 +25,13 @@ enum KeyServiceIdentity {
 }
 
 extension KeyServiceClient {
-    /// The client of `config`'s KeyService, checking its identity on every connection.
+    /// The client of `config`'s KeyService replicas, checking the identity on every connection to each.
     init(config: StorageNodeConfig, configPath: String, logger: Logger) throws {
         let tls = try config.tls.load()
         let expected = try KeyServiceIdentity.resolve(configured: config.keyServiceIdentity, node: tls, configPath: configPath)
         let revocations = try RevocationList(crlFiles: config.tls.crls, caFile: config.tls.ca)
         self.init(
-            baseURL: config.keyServiceURL,
+            urls: config.keyServiceURLs,
             tls: tls,
             identity: ServerIdentityCheck(expected: expected, roots: tls.roots, revocations: revocations),
             timeout: .seconds(config.keyServiceTimeout),

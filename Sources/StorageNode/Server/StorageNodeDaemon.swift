@@ -63,20 +63,28 @@ enum StorageNodeDaemon {
             port: config.port,
             idleTimeout: .seconds(config.idleTimeout),
             metrics: config.metricsPort.map { (config.metricsHost, $0) },
-            listeningMetadata: ["keyService": "\(config.keyServiceURL)", "keyServiceIdentity": "\(keyService.identity.expected)"],
+            listeningMetadata: [
+                "keyService": "\(config.keyServiceURLs.joined(separator: ","))", "keyServiceIdentity": "\(keyService.identity.expected)",
+            ],
             logger: logger,
             prepareReload: {
                 let fresh = try await StorageNodeConfig.load(path: configPath)
-                if fresh.keyServiceURL != config.keyServiceURL || fresh.keyServiceIdentity != config.keyServiceIdentity
+                if fresh.keyServiceURLs != config.keyServiceURLs || fresh.keyServiceIdentity != config.keyServiceIdentity
                     || fresh.tls.certificate != config.tls.certificate
                 {
                     reloadLogger.warning(
-                        "the KeyService URL and identity and the node's client certificate for it change only on restart")
+                        "the KeyService URLs and identity and the node's client certificate for them change only on restart")
                 }
                 return DaemonHost.PreparedReload(tls: fresh.tls)
             }
         )
+        // Probes every KeyService replica about once a second while the node runs, so requests
+        // go to the healthy ones and a replica that comes back gets traffic again.
+        let monitor = Task { await keyService.monitorHealth() }
+        defer { monitor.cancel() }
         try await host.run(router: router)
+        monitor.cancel()
+        await monitor.value
         await keyService.shutdown()
         logger.notice("storagenode stopped")
     }
