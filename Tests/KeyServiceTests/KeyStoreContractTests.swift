@@ -277,7 +277,10 @@ import Testing
 
     @Test func postgresMigratesOnceWhenReplicasStartTogether() async throws {
         guard let url = try await PostgresTestDatabase.fresh() else { return }
-        let settings = try PostgresSettings.parse(url: url, key: "keyStore.url", path: "test")
+        var parsed = try PostgresSettings.parse(url: url, key: "keyStore.url", path: "test")
+        // Four pools connecting at once on a loaded CI machine: time, not the lock, is the risk.
+        parsed.timeout = .seconds(15)
+        let settings = parsed
         let stores = try await withThrowingTaskGroup(of: PostgresKeyStore.self) { group in
             for _ in 0..<4 { group.addTask { try await PostgresKeyStore.open(settings, migrate: true, logger: Self.logger) } }
             return try await group.reduce(into: [PostgresKeyStore]()) { $0.append($1) }

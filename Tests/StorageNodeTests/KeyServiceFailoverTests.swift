@@ -75,13 +75,19 @@ struct KeyServiceFailoverTests {
                     group.addTask {
                         var mine: [Outcome] = []
                         var n = 0
-                        while ContinuousClock.now - loadStart < .seconds(3) {
+                        // 3 s of load, and at least 8 requests of each worker after the kill
+                        // (a loaded CI machine may need longer to deliver the kill), at most 30 s.
+                        var sinceKill = 0
+                        while (ContinuousClock.now - loadStart < .seconds(3) || sinceKill < 8)
+                            && ContinuousClock.now - loadStart < .seconds(30)
+                        {
                             let writer = worker == 3
                             let object = snapshot[(worker * 5 + n) % snapshot.count]
                             let user = writer ? (n % 2) : object.user
                             let key = writer ? "during/\(n)" : object.key
                             let body = writer ? RandomBytes.bytes(1_000 + n) : object.body
                             let afterKill = killed.withLockedValue { $0 }
+                            if afterKill { sinceKill += 1 }
                             let started = ContinuousClock.now
                             var outcome = Outcome(
                                 method: writer ? .PUT : .GET, key: key, status: 0, elapsed: .zero, afterKill: afterKill,
