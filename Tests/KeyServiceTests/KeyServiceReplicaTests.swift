@@ -178,18 +178,20 @@ struct KeyServiceReplicaTests {
             #expect(try await node.call(.POST, b.baseURL + API.Path.unwrap, json: request).status == .forbidden)
             print("replica B refused the disabled user after \(ContinuousClock.now - disabledAt)")
 
-            // The node holds an open connection to B; a revoke on A closes it within a second.
-            #expect(try await node.call(.GET, b.baseURL + API.Path.health).status == .ok)
+            // Enabled again on A: B unwraps again, over the node's open connection.
+            #expect(try await admin.call(.POST, a.baseURL + API.Path.user("alice", .enable)).status == .ok)
+            #expect(try await node.call(.POST, b.baseURL + API.Path.unwrap, json: request).status == .ok)
+            // A revoke on A: B closes the node's connection and refuses its key operations.
             let revoke = try await admin.call(
                 .POST, a.baseURL + API.Path.revokedIdentities, json: API.RevokeRequest(identity: "spiffe://splitkey.local/node/eu-west"))
             #expect(revoke.status == .created)
             let revokedAt = ContinuousClock.now
-            // Within 1 s (a NOTIFY, one query, the close) on an idle machine; the bound here is
-            // wider so a CI machine running every suite at once does not fail it. The time it
-            // took is printed.
+            // Within 1 s (a NOTIFY, one query, the close; a 1 s poll otherwise) on an idle
+            // machine; the bound here is wider so a CI machine running every suite at once does
+            // not fail it. The time it took is printed.
             var cut = false
             while !cut && ContinuousClock.now - revokedAt < .seconds(3) {
-                let answer = try? await node.call(.GET, b.baseURL + API.Path.health)
+                let answer = try? await node.call(.POST, b.baseURL + API.Path.unwrap, json: request)
                 cut = answer == nil || answer?.status == .forbidden
                 if !cut { try await Task.sleep(for: .milliseconds(20)) }
             }
@@ -197,6 +199,7 @@ struct KeyServiceReplicaTests {
             print("replica B cut the identity revoked on A after \(ContinuousClock.now - revokedAt)")
             let log = b.daemon?.log ?? ""
             #expect(log.contains("identity revoked by another replica"), "\(log.suffix(2000))")
+            #expect(!log.contains("connectionsClosed=0"), "the node's open connection to B was not closed")
         }
     }
 

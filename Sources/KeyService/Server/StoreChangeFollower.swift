@@ -5,13 +5,14 @@ import Shared
 /// Keeps this replica's run-time revocations equal to the key store's: another replica's
 /// `admin node revoke` arrives as a store announcement (PostgreSQL NOTIFY) and takes effect at
 /// once, closing the revoked identity's open connections here too. A poll every
-/// `pollInterval` catches what an announcement channel lost while it reconnected.
+/// `pollInterval` (1 s: one small query) catches what the channel missed while it was still
+/// being set up or reconnecting, so a revocation holds on every replica within a second either way.
 struct StoreChangeFollower: Service {
     let store: any KeyStore
     let state: ServerStateStore
     let connections: ConnectionRegistry
     let logger: Logger
-    var pollInterval: Duration = .seconds(5)
+    var pollInterval: Duration = .seconds(1)
 
     func run() async throws {
         let (changes, sink) = AsyncStream.makeStream(of: KeyStoreChange.self, bufferingPolicy: .bufferingNewest(64))
