@@ -64,17 +64,7 @@ import Testing
     func badStoreURLsAreRefusedWithTheReason(_ url: String, _ reason: String) async throws {
         let dir = try TestPaths.temporaryDirectory("replica-bad-url")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let path = dir.appendingPathComponent("keyservice.yaml").path
-        try """
-        tls:
-          certificate: c.pem
-          privateKey: k.pem
-          ca: ca.pem
-        stateDirectory: state
-        keyStore:
-          backend: postgres
-          url: "\(url)"
-        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let path = try Self.writeConfig(in: dir, storeURL: "\(url)")
         await #expect {
             _ = try await KeyServiceConfig.load(path: path, environment: [:])
         } throws: { error in
@@ -86,17 +76,7 @@ import Testing
         let dir = try TestPaths.temporaryDirectory("replica-password")
         defer { try? FileManager.default.removeItem(at: dir) }
         try SecretFile.write(Array("s3cret\n".utf8), to: dir.appendingPathComponent("keystore-password").path)
-        let path = dir.appendingPathComponent("keyservice.yaml").path
-        try """
-        tls:
-          certificate: c.pem
-          privateKey: k.pem
-          ca: ca.pem
-        stateDirectory: state
-        keyStore:
-          backend: postgres
-          url: postgres://splitkey@127.0.0.1:5432/db
-        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let path = try Self.writeConfig(in: dir, storeURL: "postgres://splitkey@127.0.0.1:5432/db")
         let config = try await KeyServiceConfig.load(path: path, environment: ["CREDENTIALS_DIRECTORY": dir.path])
         guard case .postgres(let postgres) = config.keyStore else {
             Issue.record("not on PostgreSQL")
@@ -113,6 +93,17 @@ import Testing
         let url = try await cluster.createDatabase(database)
         let dir = try TestPaths.temporaryDirectory("replica-migrate")
         defer { try? FileManager.default.removeItem(at: dir) }
+        let path = try Self.writeConfig(in: dir, storeURL: "\(url)")
+        for _ in 0..<2 {
+            let run = try await ChildProcess.run(try TestPaths.binary("keyservice"), ["migrate", "--config", path], in: dir)
+            #expect(run.status == 0, "\(run.output)")
+            #expect(run.output.contains("schema at version \(PostgresMigrations.latest)"), "\(run.output)")
+        }
+        #expect(try await cluster.psql("SELECT count(*) FROM splitkey_schema", database: database) == "\(PostgresMigrations.all.count)")
+    }
+
+    /// The smallest KeyService config on PostgreSQL (the TLS files are only named, never read).
+    static func writeConfig(in dir: URL, storeURL: String) throws -> String {
         let path = dir.appendingPathComponent("keyservice.yaml").path
         try """
         tls:
@@ -122,13 +113,8 @@ import Testing
         stateDirectory: state
         keyStore:
           backend: postgres
-          url: \(url)
+          url: "\(storeURL)"
         """.write(toFile: path, atomically: true, encoding: .utf8)
-        for _ in 0..<2 {
-            let run = try await ChildProcess.run(try TestPaths.binary("keyservice"), ["migrate", "--config", path], in: dir)
-            #expect(run.status == 0, "\(run.output)")
-            #expect(run.output.contains("schema at version \(PostgresMigrations.latest)"), "\(run.output)")
-        }
-        #expect(try await cluster.psql("SELECT count(*) FROM splitkey_schema", database: database) == "\(PostgresMigrations.all.count)")
+        return path
     }
 }
