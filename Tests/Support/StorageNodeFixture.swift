@@ -67,12 +67,10 @@ public final class StorageNodeFixture: @unchecked Sendable {
         let node = try ChildProcess(
             executable: try TestPaths.binary("storagenode"),
             arguments: ["serve", "--config", ks.path("storagenode-eu-west.yaml")],
-            environment: environment.merging(
-                keyService.merging([
-                    "SPLITKEY_LISTEN_PORT": String(port),
-                    "SPLITKEY_KEY_SERVICE_TIMEOUT": "2",
-                ]) { _, fixed in fixed }
-            ) { _, fixed in fixed },
+            // The 2 s KeyService deadline is a default a test may lengthen (to tell "failed fast"
+            // from "waited out the deadline" on a loaded CI machine); the port is not.
+            environment: ["SPLITKEY_KEY_SERVICE_TIMEOUT": "2"].merging(environment) { _, given in given }
+                .merging(keyService.merging(["SPLITKEY_LISTEN_PORT": String(port)]) { _, fixed in fixed }) { _, fixed in fixed },
             logURL: ks.dir.appendingPathComponent("storagenode-\(UUID().uuidString.prefix(6)).log")
         )
         self.node = node
