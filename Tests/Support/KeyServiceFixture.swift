@@ -50,7 +50,9 @@ public final class KeyServiceFixture: @unchecked Sendable {
         try ChildProcess(
             executable: try TestPaths.binary("keyservice"),
             arguments: ["serve", "--config", dir.appendingPathComponent("keyservice.yaml").path],
-            environment: environment.merging(["SPLITKEY_LISTEN_PORT": String(port)]) { _, port in port },
+            // The dev config's XKS listener takes any free port unless a test names one.
+            environment: ["SPLITKEY_XKS_LISTEN_PORT": "0"].merging(environment) { _, given in given }
+                .merging(["SPLITKEY_LISTEN_PORT": String(port)]) { _, port in port },
             logURL: dir.appendingPathComponent("keyservice-\(UUID().uuidString.prefix(6)).log")
         )
     }

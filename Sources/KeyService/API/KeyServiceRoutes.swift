@@ -11,6 +11,7 @@ struct KeyServiceRoutes: Sendable {
     let state: ServerStateStore
     let operations: KeyServiceOperations
     let health: HealthCheck
+    let xksKeys: XKSKeyAdministration
 
     typealias Context = KeyServiceRequestContext
     typealias P = KeyServiceAPI.Path
@@ -90,6 +91,7 @@ struct KeyServiceRoutes: Sendable {
                 try await operations.setRevoked(body, revoked: true, caller: try context.requireCaller(), info: info(context)),
                 status: .created)
         }
+        XKSKeyRoutes(keys: xksKeys, operations: operations).register(on: v1)
         v1.delete(path(P.revokedIdentities)) { request, context in
             let body = try await decode(KeyServiceAPI.RevokeRequest.self, request, context, .unrevokeIdentity)
             return try JSONResponse.make(

@@ -21,6 +21,8 @@ struct Authorizer: Sendable {
     let userUnwraps: TokenBuckets
     let budget: UnwrapBudget
     let lifecycle: LifecycleSettings
+    /// Requests per XKS URI path (an AWS KMS external key store).
+    var xksRequests = TokenBuckets(rate: 1800, burst: 3600)
 
     /// Rules 1-3: may this caller ask for `op` at all, now?
     func admit(_ caller: Caller, to op: OperationName, items: Int = 1) throws(Refusal) {
@@ -106,8 +108,11 @@ struct Authorizer: Sendable {
     static func role(_ role: Role, allows op: OperationName) -> Bool {
         switch (role, op) {
         case (.node, .generate), (.node, .generateWrapped), (.node, .unwrap), (.node, .rewrap): true
-        case (.admin, .showUser), (.admin, .listUsers), (.admin, .listRevoked): true
-        case (.auditor, .showUser), (.auditor, .listUsers), (.auditor, .listRevoked): true
+        case (.admin, .showUser), (.admin, .listUsers), (.admin, .listRevoked), (.admin, .xksKeyShow), (.admin, .xksKeyList): true
+        case (.auditor, .showUser), (.auditor, .listUsers), (.auditor, .listRevoked), (.auditor, .xksKeyShow), (.auditor, .xksKeyList):
+            true
+        // AWS KMS calls come through the XKS listener, never from a TLS peer's role.
+        case (_, .xksHealth), (_, .xksMetadata), (_, .xksEncrypt), (_, .xksDecrypt): false
         case (.admin, let op): op.changesState && op != .generate
         default: false
         }

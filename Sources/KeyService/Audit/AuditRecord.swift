@@ -25,6 +25,10 @@ struct AuditRecord: Codable, Sendable, Equatable {
     /// The KeyService replica that wrote the trail (`replica.id`); absent in trails written
     /// before replicas existed. One trail names one replica.
     var replica: String?
+    /// The AWS KMS request metadata of an XKS call (`principal`, `kmsOperation`,
+    /// `kmsRequestId`, `kmsKeyArn`, `viaService`, `sourceVpc`, `sourceVpce`, `uriPath`,
+    /// `accessKeyId`); absent on every other record.
+    var aws: [String: String]? = nil
     var prev: String
     var mac: String?
 

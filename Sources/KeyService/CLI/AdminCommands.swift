@@ -10,7 +10,7 @@ import Shared
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage users, their keys and node identities on a running KeyService (admin certificate).",
-        subcommands: [UserCommands.self, NodeCommands.self]
+        subcommands: [UserCommands.self, NodeCommands.self, XKSKeyCommands.self]
     )
 }
 

@@ -33,6 +33,8 @@ struct KeyServiceConfig: Sendable {
     var keyStore: KeyStoreSettings
     /// This replica's name in its audit records, logs and health (`replica.id`).
     var replicaID: String
+    /// The AWS KMS external key store proxy listener (`xks.*`), when configured.
+    var xks: XKSSettings?
 
     static let knownKeys = Set<String>([
         "listen.host", "listen.port",
@@ -46,7 +48,7 @@ struct KeyServiceConfig: Sendable {
         "limits.identityRequestsPerSecond", "limits.identityBurst",
         "limits.userUnwrapsPerSecond", "limits.userUnwrapBurst",
         "limits.userUnwrapBudget", "limits.userUnwrapBudgetWindow", "replica.id",
-    ]).union(KeyStoreSettings.knownKeys)
+    ]).union(KeyStoreSettings.knownKeys).union(XKSSettings.knownKeys)
 
     static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment)
         async throws(ConfigurationError) -> KeyServiceConfig
@@ -89,16 +91,17 @@ struct KeyServiceConfig: Sendable {
         else {
             throw .invalid("replica.id", path, "'\(replicaID)' must be 1-64 characters of A-Z a-z 0-9 . _ -")
         }
+        let tls = TLSFiles(
+            certificate: try source.requiredPath("tls.certificate"),
+            privateKey: try source.requiredPath("tls.privateKey"),
+            ca: try source.requiredPath("tls.ca"),
+            crls: try source.paths("tls.crl"),
+            crlGracePeriod: try source.int("tls.crlGracePeriod", default: 0, range: 0...(30 * 86_400))
+        )
         return KeyServiceConfig(
             host: source.string("listen.host", default: "127.0.0.1"),
             port: try source.int("listen.port", default: 8443, range: 0...65535),
-            tls: TLSFiles(
-                certificate: try source.requiredPath("tls.certificate"),
-                privateKey: try source.requiredPath("tls.privateKey"),
-                ca: try source.requiredPath("tls.ca"),
-                crls: try source.paths("tls.crl"),
-                crlGracePeriod: try source.int("tls.crlGracePeriod", default: 0, range: 0...(30 * 86_400))
-            ),
+            tls: tls,
             stateDirectory: stateDirectory,
             rootKeyFile: source.path("rootKeyFile"),
             cacheTTL: try source.int("cacheTTL", default: 300, range: 0...86_400),
@@ -129,7 +132,8 @@ struct KeyServiceConfig: Sendable {
             handshakeTimeout: try source.int("limits.handshakeTimeout", default: 10, range: 1...600),
             keyStore: try KeyStoreSettings.load(
                 source, path: path, stateDirectory: stateDirectory, credentialsDirectory: environment["CREDENTIALS_DIRECTORY"]),
-            replicaID: replicaID
+            replicaID: replicaID,
+            xks: try XKSSettings.load(source, path: path, tls: tls, credentialsDirectory: environment["CREDENTIALS_DIRECTORY"])
         )
     }
 }

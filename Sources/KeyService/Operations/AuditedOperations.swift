@@ -60,19 +60,35 @@ struct AuditedOperations: Sendable {
         validate: () throws(APIError) -> Void = {},
         _ body: (AuditTicket) async throws(APIError) -> Step<T>
     ) async throws(APIError) -> T {
-        var event = KeyEvent(
+        let event = KeyEvent(
             op: op, user: user, peer: caller.identity.description, region: caller.nodeRegions.sorted().joined(separator: ","),
             reason: reason, outcome: .granted, requestID: info.requestID)
+        let authorizer = self.authorizer
+        return try await perform(
+            event: event, info: info,
+            admit: { () throws(Refusal) in if admit { try authorizer.admit(caller, to: op, items: items) } },
+            validate: validate, body)
+    }
+
+    /// The same order for a caller that is not a TLS peer (an AWS KMS call through the XKS
+    /// listener): the event carries its identity and metadata, and `admit` is the
+    /// ``Authorizer`` rule that admits it.
+    func perform<T: Sendable>(
+        event: KeyEvent,
+        info: RequestInfo,
+        admit: () throws(Refusal) -> Void,
+        validate: () throws(APIError) -> Void = {},
+        _ body: (AuditTicket) async throws(APIError) -> Step<T>
+    ) async throws(APIError) -> T {
+        var event = event
         let ticket = AuditTicket(requestID: info.requestID, logger: info.logger)
         let step: Step<T>
         do throws(APIError) {
             try validate()
-            if admit {
-                do {
-                    try authorizer.admit(caller, to: op, items: items)
-                } catch {
-                    throw ticket.refuse(error)
-                }
+            do {
+                try admit()
+            } catch {
+                throw ticket.refuse(error)
             }
             step = try await body(ticket)
         } catch {

@@ -18,6 +18,8 @@ struct KeyEvent: Sendable {
     var outcome: Outcome
     let requestID: String
     private(set) var detail: String?
+    /// AWS request metadata of an XKS call, each value bounded.
+    private(set) var aws: [String: String]?
 
     init(
         op: OperationName, user: String?, peer: String, region: String?, reason: String?, outcome: Outcome, requestID: String,
@@ -33,6 +35,11 @@ struct KeyEvent: Sendable {
         self.detail = detail.map(AuditField.bounded)
     }
 
+    /// Attaches the AWS metadata of an XKS call (names as in ``AuditRecord/aws``).
+    mutating func attach(aws fields: [String: String]) {
+        aws = fields.isEmpty ? nil : fields.mapValues(AuditField.bounded)
+    }
+
     /// Marks the event refused (or failed) with the error code that ended it.
     mutating func end(_ outcome: Outcome, code: ErrorCode) {
         self.outcome = outcome
@@ -42,7 +49,17 @@ struct KeyEvent: Sendable {
     func record(seq: UInt64, time: String, prev: String, replica: String?) -> AuditRecord {
         AuditRecord(
             seq: seq, time: time, op: op.rawValue, user: user, peer: peer, region: region, reason: reason, outcome: outcome.rawValue,
-            requestId: requestID, detail: detail, replica: replica, prev: prev, mac: nil)
+            requestId: requestID, detail: detail, replica: replica, aws: aws, prev: prev, mac: nil)
+    }
+
+    /// `kmsRequestId` -> `KMS_REQUEST_ID`: journald field names are upper case.
+    static func journalName(_ camel: String) -> String {
+        var out = ""
+        for c in camel {
+            if c.isUppercase, !out.isEmpty { out.append("_") }
+            out.append(c.uppercased())
+        }
+        return out
     }
 
     func log(to logger: Logger) {
@@ -57,6 +74,7 @@ struct KeyEvent: Sendable {
         if let region { metadata["SPLITKEY_REGION"] = .string(region) }
         if let reason { metadata["SPLITKEY_REASON"] = .string(reason) }
         if let detail { metadata["detail"] = .string(detail) }
+        for (name, value) in aws ?? [:] { metadata["SPLITKEY_AWS_" + Self.journalName(name)] = .string(value) }
         logger.notice("key operation", metadata: metadata)
     }
 }

@@ -118,9 +118,10 @@ struct UserAdministration: Sendable {
         }
     }
 
-    private static func map(_ error: any Error) -> APIError {
+    static func map(_ error: any Error) -> APIError {
         switch error as? KeyStoreError {
         case .userExists: APIError.conflict("the user exists already", code: .userExists)
+        case .keyExists: APIError.conflict("the external key exists or existed already", code: .xksKeyExists)
         case .noSuchUser: APIError.notFound("the user does not exist", code: .userNotFound)
         case .changed: APIError.conflict("the user changed while the request was decided; retry", code: .conflict)
         case .incomplete:

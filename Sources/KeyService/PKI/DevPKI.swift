@@ -17,6 +17,11 @@ struct DevPKI {
     /// (`keyservice-1.yaml` on `keyServicePort`, `keyservice-2.yaml` on the next port, ...).
     var postgresURL: String? = nil
     var replicas: Int = 1
+    /// The XKS proxy listener of replica 1 (the others on the ports after it).
+    var xksPort: Int? = nil
+
+    /// The XKS URI path the dev config serves (`XksProxyUriPath` in KMS).
+    static let xksURIPath = "/splitkey/kms/xks/v1"
 
     struct Written {
         var path: String
@@ -72,6 +77,24 @@ struct DevPKI {
         if force { try? fm.removeItem(atPath: auditKeyPath) }
         try RootKey.create(at: auditKeyPath)
         written.append(Written(path: auditKeyPath, what: "audit HMAC key (mode 0600; auditors need it to verify)"))
+
+        let credential = XKSCredentials.generate(uriPath: Self.xksURIPath)
+        let secret = String(decoding: credential.secret, as: UTF8.self)
+        try writeSecret(
+            "# URI_PATH ACCESS_KEY_ID SECRET_ACCESS_KEY (one per line; two per URI path while rotating)\n"
+                + "\(credential.uriPath) \(credential.accessKeyID) \(secret)\n",
+            "xks-credentials", "SigV4 credential AWS KMS signs XKS proxy calls with", &written)
+        // The file the KMS console takes when creating the external key store.
+        let kmsConfig: [String: Any] = [
+            "XksProxyUriPath": credential.uriPath,
+            "XksProxyAuthenticationCredential": ["AccessKeyId": credential.accessKeyID, "RawSecretAccessKey": secret],
+        ]
+        try writeSecret(
+            String(
+                decoding: try JSONSerialization.data(
+                    withJSONObject: kmsConfig, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
+                as: UTF8.self) + "\n",
+            "xks-proxy-config.json", "XKS proxy configuration file for the AWS KMS console", &written)
 
         if postgresURL != nil {
             for replica in 1...max(replicas, 1) {
@@ -155,6 +178,27 @@ struct DevPKI {
               keyFile: audit-key
             log:
               level: info
+            # The AWS KMS external key store proxy (docs/XKS.md): KMS calls it with SigV4.
+            xks:
+              listen:
+                host: 127.0.0.1
+                port: \((xksPort ?? keyServicePort + 100) + (replica ?? 1) - 1)
+              tls:
+                # KMS needs a certificate of a public CA for the name it is told; the dev one will do on loopback.
+                certificate: keyservice.pem
+                privateKey: keyservice-key.pem
+                minimumVersion: "1.2"
+              # URI_PATH ACCESS_KEY_ID SECRET per line; under systemd, $CREDENTIALS_DIRECTORY/xks-credentials.
+              credentialsFile: xks-credentials
+              policy:
+                # FIELD=VALUE[,VALUE] conditions (api op principal via vpc vpce kmsKey key uriPath); * is a wildcard.
+                # Narrow this to your account's principals before production: principal=arn:aws:iam::111122223333:*
+                grants:
+                  - "principal=*"
+                deny: []
+              limits:
+                requestsPerSecond: 1800   # per URI path; KMS's default quota per external key store
+                burst: 3600
 
             """
     }

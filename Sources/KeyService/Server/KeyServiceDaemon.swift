@@ -50,12 +50,13 @@ enum KeyServiceDaemon {
         let tlsStore = ServerTLSStore(try ServerTLS(files: config.tls))
         let stateStore = ServerStateStore(ServerState(policy: config.policy))
         let budget = UnwrapBudget(budget: config.limits.userUnwrapBudget, windowSeconds: config.limits.userUnwrapBudgetWindow)
-        let authorizer = Authorizer(
+        var authorizer = Authorizer(
             identityRequests: TokenBuckets(rate: config.limits.identityRequestsPerSecond, burst: config.limits.identityBurst),
             userUnwraps: TokenBuckets(rate: config.limits.userUnwrapsPerSecond, burst: config.limits.userUnwrapBurst),
             budget: budget,
             lifecycle: config.lifecycle
         )
+        if let xks = config.xks { authorizer.xksRequests = TokenBuckets(rate: xks.requestsPerSecond, burst: xks.burst) }
         let revoked = try await store.revokedIdentities().compactMap(IdentityMatcher.init)
         stateStore.update { $0.revoked = revoked }
         let connections = ConnectionRegistry(maxConnections: config.maxConnections)
@@ -67,10 +68,31 @@ enum KeyServiceDaemon {
             store: store
         )
 
+        let xksKeys = XKSKeyAdministration(audited: operations.audited, store: store, sealer: sealer)
         let router = DaemonHost.makeRouter(connections: connections)
         KeyServiceRoutes(
-            state: stateStore, operations: operations, health: HealthCheck(store: store, audit: audit, replica: config.replicaID)
+            state: stateStore, operations: operations, health: HealthCheck(store: store, audit: audit, replica: config.replicaID),
+            xksKeys: xksKeys
         ).register(on: router)
+
+        // The AWS KMS external key store proxy, on its own listener when configured.
+        var xksServices: [any Service] = []
+        var xksLive: XKSLiveState?
+        if let xks = config.xks {
+            let live = try XKSLiveState(settings: xks)
+            let monitor = XKSHealthMonitor(
+                store: store, audit: audit, replica: config.replicaID, backend: config.keyStore.backendName, logger: logger)
+            let xksOperations = XKSOperations(
+                audited: operations.audited, store: store, sealer: sealer, health: monitor, policy: { live.policy })
+            xksServices = [
+                monitor,
+                XKSListener.make(
+                    settings: xks, live: live, operations: xksOperations, idleTimeout: .seconds(config.idleTimeout),
+                    handshakeTimeout: .seconds(config.handshakeTimeout), maxConnections: config.maxConnections, logger: logger),
+            ]
+            xksLive = live
+        }
+        let liveXKS = xksLive
 
         let reloadLogger = logger
         var host = DaemonHost(
@@ -88,15 +110,23 @@ enum KeyServiceDaemon {
                 if fresh.host != config.host || fresh.port != config.port || fresh.stateDirectory != config.stateDirectory {
                     reloadLogger.warning("listen address and state directory changes take effect only on restart")
                 }
+                if (fresh.xks == nil) != (liveXKS == nil) || fresh.xks?.port != config.xks?.port {
+                    reloadLogger.warning("turning the XKS listener on or off or moving it takes effect only on restart")
+                }
+                let applyXKS = try fresh.xks.flatMap { settings in try liveXKS?.prepareReload(settings) }
                 // The policy takes effect together with the TLS state, or not at all.
-                return DaemonHost.PreparedReload(tls: fresh.tls) { stateStore.update { $0.policy = fresh.policy } }
+                return DaemonHost.PreparedReload(tls: fresh.tls) {
+                    stateStore.update { $0.policy = fresh.policy }
+                    applyXKS?()
+                }
             }
         )
         host.handshakeTimeout = .seconds(config.handshakeTimeout)
-        host.services = [
-            StoreChangeFollower(store: store, state: stateStore, connections: connections, logger: logger),
-            BudgetFlusher(budget: budget, store: store, logger: logger),
-        ]
+        host.services =
+            [
+                StoreChangeFollower(store: store, state: stateStore, connections: connections, logger: logger),
+                BudgetFlusher(budget: budget, store: store, logger: logger),
+            ] + xksServices
         do {
             try await host.run(router: router)
         } catch {

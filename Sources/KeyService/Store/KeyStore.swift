@@ -44,7 +44,7 @@ struct SealedKEKRecord: Sendable, Equatable {
 /// Implementations hold no business rules: they read, insert, compare-and-set and erase, and
 /// make each call atomic and durable before returning. One contract suite
 /// (`KeyStoreContractTests`) runs against every implementation.
-protocol KeyStore: Sendable {
+protocol KeyStore: ExternalKeyStore {
     /// Creates the user and its first KEK version together, or throws ``KeyStoreError/userExists``.
     func createUser(_ user: UserRecord, firstKEK: SealedKEKRecord) async throws(KeyStoreError)
     func user(id: String) async throws(KeyStoreError) -> UserRecord?
@@ -111,6 +111,7 @@ enum KeyStoreChange: Sendable, Equatable {
 
 enum KeyStoreError: Error, Sendable, CustomStringConvertible {
     case userExists(String)
+    case keyExists(String)
     case noSuchUser(String)
     case changed(String)
     case incomplete(String)
@@ -119,6 +120,7 @@ enum KeyStoreError: Error, Sendable, CustomStringConvertible {
     var description: String {
         switch self {
         case .userExists(let id): "user \(id) already exists"
+        case .keyExists(let id): "external key \(id) exists or existed (ids are never reused)"
         case .noSuchUser(let id): "user \(id) does not exist"
         case .changed(let id): "user \(id) changed while the request was decided"
         case .incomplete(let why): why

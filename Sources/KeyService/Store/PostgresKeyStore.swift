@@ -308,7 +308,7 @@ final class PostgresKeyStore: KeyStore {
 
     // MARK: Plumbing
 
-    private func deadline<T: Sendable>(
+    func deadline<T: Sendable>(
         _ limit: Duration? = nil, _ body: @escaping @Sendable (PostgresClient, Logger) async throws -> T
     ) async throws(KeyStoreError) -> T {
         let (client, logger, limit) = (self.client, self.logger, limit ?? settings.timeout)
@@ -329,7 +329,7 @@ final class PostgresKeyStore: KeyStore {
         }
     }
 
-    private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T)
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T)
         async throws(KeyStoreError) -> T
     {
         try await deadline { client, logger in

@@ -59,6 +59,20 @@ enum PostgresMigrations {
                 )
                 """
             ]),
+        Migration(
+            version: 3, name: "xks-keys",
+            statements: [
+                """
+                CREATE TABLE xks_keys (
+                    id TEXT PRIMARY KEY,
+                    usage TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    sealed BYTEA NOT NULL,
+                    created_at TEXT NOT NULL
+                )
+                """,
+                "CREATE TABLE replica_heartbeats (replica TEXT PRIMARY KEY, status TEXT NOT NULL, seen_at BIGINT NOT NULL)",
+            ]),
     ]
 
     static var latest: Int { all.map(\.version).max() ?? 0 }

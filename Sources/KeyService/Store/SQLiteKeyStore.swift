@@ -75,6 +75,17 @@ struct SQLiteKeyStore: KeyStore {
                     """
             )
         }
+        m.registerMigration("v4-xks-keys") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE xks_keys (
+                        id TEXT PRIMARY KEY NOT NULL, usage TEXT NOT NULL, state TEXT NOT NULL, sealed BLOB NOT NULL,
+                        created_at TEXT NOT NULL
+                    );
+                    CREATE TABLE replica_heartbeats (replica TEXT PRIMARY KEY NOT NULL, status TEXT NOT NULL, seen_at INTEGER NOT NULL);
+                    """
+            )
+        }
         return m
     }
 
@@ -250,7 +261,7 @@ struct SQLiteKeyStore: KeyStore {
         try? pool.close()
     }
 
-    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(KeyStoreError) -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(KeyStoreError) -> T {
         do {
             return try await pool.read(body)
         } catch let error as KeyStoreError {
@@ -260,7 +271,7 @@ struct SQLiteKeyStore: KeyStore {
         }
     }
 
-    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(KeyStoreError) -> T {
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(KeyStoreError) -> T {
         do {
             return try await pool.write(body)
         } catch let error as KeyStoreError {

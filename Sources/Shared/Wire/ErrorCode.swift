@@ -126,4 +126,26 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, Codable, CustomSt
     public static let wrappedKeyUserMismatch = ErrorCode("wrapped_key_user_mismatch")
     /// The server at the KeyService URL is not the KeyService the node trusts (`keyService.identity`).
     public static let keyServiceIdentityMismatch = ErrorCode("key_service_identity_mismatch")
+
+    // The XKS proxy's refusals, each answered as one `XKSAPI.ErrorName` (see `XKSErrorMapping`).
+    /// A request parameter of an XKS call is missing or invalid.
+    public static let xksValidation = ErrorCode("xks_validation")
+    /// The SigV4 signature, its credential or its date does not verify.
+    public static let xksAuthenticationFailed = ErrorCode("xks_authentication_failed")
+    /// The path is not an XKS API path under a configured URI path.
+    public static let xksInvalidURIPath = ErrorCode("xks_invalid_uri_path")
+    /// The `xks.policy` refuses this AWS principal, operation or origin.
+    public static let xksPolicyDenied = ErrorCode("xks_policy_denied")
+    /// No external key with this id (or it was destroyed).
+    public static let xksKeyNotFound = ErrorCode("xks_key_not_found")
+    /// An external key with this id exists (or existed: ids are never reused).
+    public static let xksKeyExists = ErrorCode("xks_key_exists")
+    /// The external key is disabled, or the action does not fit its state.
+    public static let xksKeyState = ErrorCode("xks_key_state")
+    /// The external key does not allow this operation.
+    public static let xksKeyUsage = ErrorCode("xks_key_usage")
+    /// Ciphertext, IV, tag, AAD or ciphertext metadata do not authenticate.
+    public static let xksInvalidCiphertext = ErrorCode("xks_invalid_ciphertext")
+    /// A parameter exceeds what this proxy supports, or an operation it does not implement.
+    public static let xksUnsupported = ErrorCode("xks_unsupported")
 }

@@ -19,6 +19,18 @@ public enum OperationName: String, Sendable, CaseIterable, Codable {
     case listRevoked = "list-revoked"
     case revokeIdentity = "revoke-identity"
     case unrevokeIdentity = "unrevoke-identity"
+    // AWS KMS calls through the XKS proxy listener.
+    case xksHealth = "xks-health"
+    case xksMetadata = "xks-metadata"
+    case xksEncrypt = "xks-encrypt"
+    case xksDecrypt = "xks-decrypt"
+    // The external keys' control plane.
+    case xksKeyCreate = "xks-key-create"
+    case xksKeyShow = "xks-key-show"
+    case xksKeyList = "xks-key-list"
+    case xksKeyDisable = "xks-key-disable"
+    case xksKeyEnable = "xks-key-enable"
+    case xksKeyDestroy = "xks-key-destroy"
 
     public init(_ action: KeyServiceAPI.UserAction) {
         switch action {
@@ -37,6 +49,7 @@ public enum OperationName: String, Sendable, CaseIterable, Codable {
     public var changesState: Bool {
         switch self {
         case .generate, .generateWrapped, .unwrap, .rewrap, .showUser, .listUsers, .listRevoked: false
+        case .xksHealth, .xksMetadata, .xksEncrypt, .xksDecrypt, .xksKeyShow, .xksKeyList: false
         default: true
         }
     }
