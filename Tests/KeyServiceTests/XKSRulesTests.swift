@@ -126,10 +126,10 @@ import Testing
         ] {
             #expect(throws: ConfigurationError.self) { try XKSCredentials.parse(bad, path: "test") }
         }
-        #expect(XKSResponder.route("/health")! == (.health, nil))
-        #expect(XKSResponder.route("/keys/k-1/decrypt")! == (.decrypt, "k-1"))
+        #expect(XKSPath.route("/health")! == (.health, nil))
+        #expect(XKSPath.route("/keys/k-1/decrypt")! == (.decrypt, "k-1"))
         for bad in ["/keys/k/health", "/keys//encrypt", "/keys/k/sign", "/health/", "/keys/k/encrypt/x", "/keys/a%2Fb/encrypt"] {
-            #expect(XKSResponder.route(bad) == nil)
+            #expect(XKSPath.route(bad) == nil)
         }
     }
 

@@ -6,14 +6,7 @@ import Shared
 /// KMS sees `DISABLED` before the material is gone); destroyed is final and its id is never
 /// reused, so no later key can answer for an old ciphertext's key id.
 enum XKSKeyLifecycle {
-    /// External key ids: the spec's alphabet (letters, digits, `-`, `.`, `_`), 1-128 characters.
-    static func isValidID(_ id: String) -> Bool {
-        !id.isEmpty && id.utf8.count <= XKSAPI.maximumKeyIDLength
-            && id.utf8.allSatisfy {
-                ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x2E
-                    || $0 == 0x5F
-            }
-    }
+    static func isValidID(_ id: String) -> Bool { XKSAPI.isValidKeyID(id) }
 
     /// `encrypt`, `decrypt`, in any case, any subset (the empty list too), no repeats.
     static func usage(_ names: [String]) throws(Refusal) -> Set<XKSAPI.KeyUsage> {

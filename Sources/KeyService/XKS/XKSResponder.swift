@@ -44,7 +44,7 @@ struct XKSResponder: HTTPResponder {
             return Self.json(["status": serving ? "ACTIVE" : "UNAVAILABLE"], status: serving ? .ok : .serviceUnavailable)
         }
         let credentials = self.credentials()
-        guard let (uriPath, rest) = credentials.split(path: path), let (api, keyID) = Self.route(rest) else {
+        guard let (uriPath, rest) = credentials.split(path: path), let (api, keyID) = XKSPath.route(rest) else {
             return Self.error(.notFound("no XKS API at this path", code: .xksInvalidURIPath))
         }
         guard request.method == .post else {
@@ -126,16 +126,6 @@ struct XKSResponder: HTTPResponder {
         SigV4Verifier(service: "kms-xks-proxy", normalizePath: true, maxSkew: maxSkew) { accessKeyID in
             credentials.byAccessKey[accessKeyID]?.secret
         }
-    }
-
-    /// `health` or `keys/<externalKeyId>/<metadata|encrypt|decrypt>` after the URI path.
-    static func route(_ rest: String) -> (XKSAPI.Operation, String?)? {
-        let parts = rest.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
-        if parts == ["health"] { return (.health, nil) }
-        guard parts.count == 3, parts[0] == "keys", XKSKeyLifecycle.isValidID(parts[1]),
-            let op = XKSAPI.Operation(rawValue: parts[2]), op != .health
-        else { return nil }
-        return (op, parts[1])
     }
 
     /// The request as SigV4 signs it. HTTP/1.1's `Host` arrives as the request's authority.

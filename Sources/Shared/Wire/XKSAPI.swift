@@ -15,6 +15,15 @@ public enum XKSAPI {
     /// KMS sends far less; anything larger is refused before it is read.
     public static let maximumBodyBytes = 256 << 10
 
+    /// External key ids: the spec's alphabet (letters, digits, `-`, `.`, `_`), 1-128 characters.
+    public static func isValidKeyID(_ id: String) -> Bool {
+        !id.isEmpty && id.utf8.count <= maximumKeyIDLength
+            && id.utf8.allSatisfy {
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x2E
+                    || $0 == 0x5F
+            }
+    }
+
     /// The four operations, as the last path segment names them.
     public enum Operation: String, Sendable, CaseIterable {
         case health
