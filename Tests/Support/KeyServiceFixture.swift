@@ -126,6 +126,7 @@ public final class KeyServiceFixture: @unchecked Sendable {
             dir: dir, port: try freeLoopbackPort(),
             environment: environment.merging([
                 "SPLITKEY_AUDIT_FILE": path("state/keyservice/audit-\(name).log"), "SPLITKEY_REPLICA_ID": name,
+                "SPLITKEY_XKS_LISTEN_PORT": String(try freeLoopbackPort()),
             ]) { _, own in own })
         lock.withLock { replicas.append(replica) }
         try await replica.start()
@@ -151,6 +152,8 @@ public final class KeyServiceReplica: @unchecked Sendable {
     public let port: Int
     let environment: [String: String]
     public private(set) var daemon: ChildProcess?
+    /// The port of this replica's XKS proxy listener.
+    public var xksPort: Int { Int(environment["SPLITKEY_XKS_LISTEN_PORT"] ?? "") ?? 0 }
 
     init(dir: URL, port: Int, environment: [String: String]) {
         self.dir = dir

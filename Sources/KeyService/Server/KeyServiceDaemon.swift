@@ -81,7 +81,8 @@ enum KeyServiceDaemon {
         if let xks = config.xks {
             let live = try XKSLiveState(settings: xks)
             let monitor = XKSHealthMonitor(
-                store: store, audit: audit, replica: config.replicaID, backend: config.keyStore.backendName, logger: logger)
+                store: store, audit: audit, replica: config.replicaID, backend: config.keyStore.backendName, logger: logger,
+                interval: .seconds(xks.healthInterval))
             let xksOperations = XKSOperations(
                 audited: operations.audited, store: store, sealer: sealer, health: monitor, policy: { live.policy })
             xksServices = [

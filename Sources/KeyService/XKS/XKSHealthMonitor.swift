@@ -13,6 +13,7 @@ import Shared
 /// the result as its heartbeat in the key store, and reads every replica's heartbeat: that
 /// list is the fleet KMS sees, each replica `ACTIVE` or `UNAVAILABLE` (one heard from within
 /// the last `staleAfter` seconds but not the last three intervals counts as `UNAVAILABLE`).
+/// `xksProxyFleetSize` counts the replicas that are not `UNAVAILABLE`.
 final class XKSHealthMonitor: Service, Sendable {
     let store: any KeyStore
     let audit: AuditLog
@@ -65,7 +66,15 @@ final class XKSHealthMonitor: Service, Sendable {
         state.withLockedValue { $0 = Snapshot(fleet: Array(fleet.prefix(10)), checkedAt: Date()) }
     }
 
+    /// A check slower than this still serves, but eats most of KMS's 250 ms: `DEGRADED`.
+    static let slowCheck = Duration.milliseconds(100)
+
+    /// The KeyService's own health in the spec's terms: `UNAVAILABLE` when the key store does not
+    /// answer or the audit trail cannot be written (every key operation is refused then, which
+    /// the KeyService's own health calls DEGRADED but KMS must see as unable to serve),
+    /// `DEGRADED` when everything works but the round took over ``slowCheck``, else `ACTIVE`.
     private func deepCheck() async -> XKSAPI.HealthStatus {
+        let started = ContinuousClock.now
         do {
             try await store.ping()
         } catch {
@@ -77,7 +86,7 @@ final class XKSHealthMonitor: Service, Sendable {
         guard let sealed = try? XKSCipher.encrypt(probe, aad: [1, 2, 3], key: testKey),
             (try? XKSCipher.decrypt(sealed, aad: [1, 2, 3], key: testKey)) == probe
         else { return .unavailable }
-        return .active
+        return ContinuousClock.now - started > Self.slowCheck ? .degraded : .active
     }
 
     /// The answer to `GetHealthStatus`: the last round's fleet (this replica first).

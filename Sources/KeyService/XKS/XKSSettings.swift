@@ -23,11 +23,14 @@ struct XKSSettings: Sendable {
     var burst: Int
     /// Clock skew a SigV4 date may have (the spec: 5 minutes).
     var maxSkewSeconds: Int
+    /// Seconds between deep health checks (and heartbeats); a replica silent for three is
+    /// reported `UNAVAILABLE` by the others.
+    var healthInterval: Int
 
     static let knownKeys: Set<String> = [
         "xks.listen.host", "xks.listen.port", "xks.tls.certificate", "xks.tls.privateKey", "xks.tls.minimumVersion",
         "xks.tls.clientCA", "xks.tls.clientSubjects", "xks.credentialsFile", "xks.policy.grants", "xks.policy.deny",
-        "xks.limits.requestsPerSecond", "xks.limits.burst", "xks.maxClockSkew",
+        "xks.limits.requestsPerSecond", "xks.limits.burst", "xks.maxClockSkew", "xks.healthInterval",
     ]
 
     static func load(_ source: ConfigSource, path: String, tls: TLSFiles, credentialsDirectory: String?)
@@ -73,7 +76,8 @@ struct XKSSettings: Sendable {
             policy: policy,
             requestsPerSecond: try source.int("xks.limits.requestsPerSecond", default: 1800, range: 1...10_000_000),
             burst: try source.int("xks.limits.burst", default: 3600, range: 1...10_000_000),
-            maxSkewSeconds: try source.int("xks.maxClockSkew", default: 300, range: 1...900)
+            maxSkewSeconds: try source.int("xks.maxClockSkew", default: 300, range: 1...900),
+            healthInterval: try source.int("xks.healthInterval", default: 5, range: 1...20)
         )
     }
 }
