@@ -223,9 +223,11 @@ final class PostgresKeyStore: KeyStore {
         do {
             try await deadline(.seconds(30)) { client, logger in
                 _ = try await client.query("VACUUM kek_versions", logger: logger)
+                // A destroyed external key's row is updated in place: its old version is a dead tuple.
+                _ = try await client.query("VACUUM xks_keys", logger: logger)
             }
         } catch {
-            throw .incomplete("VACUUM of the erased KEK rows did not finish: \(error)")
+            throw .incomplete("VACUUM of the erased key rows did not finish: \(error)")
         }
     }
 
