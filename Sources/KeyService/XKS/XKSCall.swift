@@ -47,12 +47,13 @@ struct XKSCall: Sendable {
     }
 
     /// The request metadata every operation needs (spec: REQUIRED fields), bounded.
+    /// Health is answered whatever its metadata says: the spec lists no ValidationException for
+    /// GetHealthStatus, and a probe must not fail on a missing request id.
     func validateMetadata() throws(APIError) {
         let m = metadata
-        guard let operation = m.kmsOperation, !operation.isEmpty, let requestID = m.kmsRequestId, !requestID.isEmpty else {
+        if api != .health, (m.kmsOperation ?? "").isEmpty || (m.kmsRequestId ?? "").isEmpty {
             throw XKSValidation.invalid("requestMetadata needs kmsOperation and kmsRequestId")
         }
-        _ = (operation, requestID)
         if api != .health, (m.awsPrincipalArn ?? "").isEmpty {
             throw XKSValidation.invalid("requestMetadata needs awsPrincipalArn")
         }

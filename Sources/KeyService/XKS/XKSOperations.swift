@@ -92,8 +92,11 @@ struct XKSOperations: Sendable {
                     request.ciphertext, "ciphertext", limit: XKSAPI.maximumPlaintextBytes, required: true)
                 let aad = try XKSValidation.base64(
                     request.additionalAuthenticatedData, "additionalAuthenticatedData", limit: XKSAPI.maximumAADBytes, required: false)
-                let metadata = try XKSValidation.base64(
-                    request.ciphertextMetadata, "ciphertextMetadata", limit: XKSAPI.maximumCiphertextMetadataBytes, required: false)
+                // Metadata longer than this proxy ever makes is a corrupted ciphertext, not an unsupported size.
+                let metadata = try XKSValidation.base64(request.ciphertextMetadata, "ciphertextMetadata", limit: 1 << 16, required: false)
+                guard (metadata?.count ?? 0) <= XKSAPI.maximumCiphertextMetadataBytes else {
+                    throw APIError.badRequest("ciphertextMetadata is longer than 20 bytes", code: .xksInvalidCiphertext)
+                }
                 let iv = try XKSValidation.base64(request.initializationVector, "initializationVector", limit: 16, required: true) ?? []
                 let tag = try XKSValidation.base64(request.authenticationTag, "authenticationTag", limit: 16, required: true) ?? []
                 guard iv.count == 12 || iv.count == 16 else { throw XKSValidation.invalid("initializationVector must be 12 or 16 bytes") }
