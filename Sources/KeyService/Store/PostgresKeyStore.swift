@@ -3,6 +3,7 @@ import Logging
 import NIOSSL
 import PostgresNIO
 import Shared
+import SplitKeyPostgres
 
 /// The shared ``KeyStore`` of KeyService replicas: one PostgreSQL database, pooled connections,
 /// prepared statements on the unwrap path, every state change one transaction (the user row
@@ -14,83 +15,35 @@ import Shared
 /// which the operations answer with 503.
 final class PostgresKeyStore: KeyStore {
     static let channel = "splitkey_changes"
-
-    let client: PostgresClient
-    let settings: PostgresSettings
-    let logger: Logger
-    private let runner: Task<Void, Never>
+    let pool: PostgresPool
+    var client: PostgresClient { pool.client }
+    var settings: PostgresSettings { pool.settings }
+    var logger: Logger { pool.logger }
 
     /// Starts the pool; `migrate` applies missing migrations (under the advisory lock) or, when
     /// false, refuses a database that is not at this binary's schema.
     static func open(_ settings: PostgresSettings, migrate: Bool, logger: Logger) async throws(KeyStoreError) -> PostgresKeyStore {
         let store: PostgresKeyStore
         do {
-            store = try PostgresKeyStore(settings: settings, logger: logger)
+            store = PostgresKeyStore(pool: try PostgresPool(settings: settings, logger: logger))
         } catch {
-            throw .storage("cannot configure the PostgreSQL client for \(settings.redacted): \(error)")
+            throw .storage(error.description)
         }
         do {
-            // Migrating may wait for another replica's migration (the advisory lock).
-            try await store.deadline(max(settings.timeout * 5, .seconds(5))) { client, logger in
-                try await client.withConnection { connection in
-                    if migrate {
-                        _ = try await PostgresMigrations.apply(on: connection, logger: logger)
-                    } else {
-                        let at = try await PostgresMigrations.current(on: connection, logger: logger)
-                        guard at == PostgresMigrations.latest else {
-                            throw at > PostgresMigrations.latest
-                                ? PostgresSchemaError.newerThanBinary(database: at, binary: PostgresMigrations.latest)
-                                : PostgresSchemaError.notMigrated(database: at, binary: PostgresMigrations.latest)
-                        }
-                    }
-                }
-            }
+            try await PostgresMigrations.migrator.prepare(store.pool, migrate: migrate)
         } catch {
             await store.close()
-            throw error
+            throw .storage(error.description)
         }
         return store
     }
 
-    private init(settings: PostgresSettings, logger: Logger) throws {
-        var configuration = PostgresClient.Configuration(
-            host: settings.host, port: settings.port, username: settings.username, password: settings.password,
-            database: settings.database, tls: try Self.tls(settings))
-        configuration.options.maximumConnections = settings.maxConnections
-        configuration.options.minimumConnections = 1
-        configuration.options.connectTimeout = settings.timeout
-        configuration.options.keepAliveBehavior = .init(frequency: .seconds(15))
-        // The pool logs every failed reconnect at info; the store reports its own failures.
-        var background = logger
-        background.logLevel = max(logger.logLevel, .warning)
-        let client = PostgresClient(configuration: configuration, backgroundLogger: background)
-        self.client = client
-        self.settings = settings
-        self.logger = logger
-        self.runner = Task { await client.run() }
-    }
-
-    private static func tls(_ settings: PostgresSettings) throws -> PostgresClient.Configuration.TLS {
-        switch settings.tls {
-        case .disable:
-            return .disable
-        case .require:
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.certificateVerification = .none
-            return .require(tls)
-        case .verifyFull:
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.certificateVerification = .fullVerification
-            if let ca = settings.caFile {
-                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
-            }
-            return .require(tls)
-        }
+    private init(pool: PostgresPool) {
+        self.pool = pool
     }
 
     func close() async {
-        runner.cancel()
-        _ = await runner.value
+        await pool.close()
     }
 
     // MARK: Reads
@@ -310,32 +263,30 @@ final class PostgresKeyStore: KeyStore {
 
     // MARK: Plumbing
 
+    /// A pooled call by the deadline; the store's own decisions (changed, noSuchUser) come back
+    /// as themselves, everything else as ``KeyStoreError/storage(_:)``.
     func deadline<T: Sendable>(
         _ limit: Duration? = nil, _ body: @escaping @Sendable (PostgresClient, Logger) async throws -> T
     ) async throws(KeyStoreError) -> T {
-        let (client, logger, limit) = (self.client, self.logger, limit ?? settings.timeout)
         do {
-            return try await Deadline.run(within: limit) { try await body(client, logger) }
-        } catch let error as KeyStoreError {
-            throw error
-        } catch let error as PostgresTransactionError where error.closureError is KeyStoreError {
-            // A decision of the transaction's body (changed, noSuchUser), rolled back.
-            throw error.closureError as! KeyStoreError
-        } catch let error as Deadline.Expired {
-            throw .storage("PostgreSQL at \(settings.redacted) gave \(error)")
-        } catch let error as PostgresSchemaError {
-            throw .storage(error.description)
+            return try await pool.run(limit, body)
         } catch {
-            // PSQLError's description is deliberately generic; the reflection names the cause.
-            throw .storage("PostgreSQL at \(settings.redacted): \(String(reflecting: error))")
+            throw Self.map(error)
         }
     }
 
     func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T)
         async throws(KeyStoreError) -> T
     {
-        try await deadline { client, logger in
-            try await client.withTransaction(logger: logger) { tx in try await body(tx, logger) }
+        do {
+            return try await pool.transaction(body)
+        } catch {
+            throw Self.map(error)
         }
+    }
+
+    private static func map(_ error: PostgresPoolError) -> KeyStoreError {
+        if case .decision(let decision as KeyStoreError) = error { return decision }
+        return .storage(error.description)
     }
 }
