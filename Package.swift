@@ -164,6 +164,7 @@ let package = Package(
             dependencies: [
                 "StorageNode",
                 "Shared",
+                "SplitKeyPostgres",
                 "SplitKeyTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),

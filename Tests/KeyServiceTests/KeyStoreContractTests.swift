@@ -314,20 +314,3 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(15))
     }
 }
-
-/// A database of its own on the test process's shared cluster, or nil (the reason printed) when
-/// PostgreSQL is not installed here.
-enum PostgresTestDatabase {
-    static func fresh() async throws -> String? {
-        if let reason = PostgresCluster.skipReason {
-            print("PostgreSQL suites skipped: \(reason)")
-            return nil
-        }
-        return try await PostgresCluster.shared().createDatabase()
-    }
-
-    static func psql(_ url: String, _ sql: String) async throws -> String {
-        let database = String(url.split(separator: "/").last ?? "postgres")
-        return try await PostgresCluster.shared().psql(sql, database: database)
-    }
-}

@@ -314,3 +314,20 @@ private final class ExitRegistry: Sendable {
 extension PostgresCluster {
     fileprivate static func stopAllAtExit() { atExit.stopAll() }
 }
+
+/// A database of its own on the test process's shared cluster, or nil (the reason printed) when
+/// PostgreSQL is not installed here.
+public enum PostgresTestDatabase {
+    public static func fresh() async throws -> String? {
+        if let reason = PostgresCluster.skipReason {
+            print("PostgreSQL suites skipped: \(reason)")
+            return nil
+        }
+        return try await PostgresCluster.shared().createDatabase()
+    }
+
+    public static func psql(_ url: String, _ sql: String) async throws -> String {
+        let database = String(url.split(separator: "/").last ?? "postgres")
+        return try await PostgresCluster.shared().psql(sql, database: database)
+    }
+}

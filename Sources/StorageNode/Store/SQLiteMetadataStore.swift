@@ -113,7 +113,8 @@ struct SQLiteMetadataStore: MetadataStore {
 
     func insertDataKey(user: String, wrapped: [UInt8], kekVersion: UInt32) async throws(StorageError) -> DataKeyRecord {
         try await write { db in
-            let now = Date()
+            // The date as stored (seconds since 1970 in a double), so the record equals what is read back.
+            let now = Date(timeIntervalSince1970: Date().timeIntervalSince1970)
             try db.execute(
                 sql: "INSERT INTO data_keys (user_id, wrapped, kek_version, created_at) VALUES (?, ?, ?, ?)",
                 arguments: [user, Data(wrapped), Int64(kekVersion), now.timeIntervalSince1970]
@@ -129,8 +130,21 @@ struct SQLiteMetadataStore: MetadataStore {
         }
     }
 
-    func blobNames() async throws(StorageError) -> Set<String> {
-        try await read { db in Set(try String.fetchAll(db, sql: "SELECT blob_name FROM objects")) }
+    func existingBlobNames(_ names: [String]) async throws(StorageError) -> Set<String> {
+        guard !names.isEmpty else { return [] }
+        return try await read { db in
+            var found: Set<String> = []
+            // `blob_name` is UNIQUE, so each lookup is an index probe. Batches stay well below
+            // SQLite's limit on bound parameters (32766).
+            for start in stride(from: 0, to: names.count, by: 500) {
+                let batch = Array(names[start..<min(start + 500, names.count)])
+                let marks = Array(repeating: "?", count: batch.count).joined(separator: ", ")
+                found.formUnion(
+                    try String.fetchAll(
+                        db, sql: "SELECT blob_name FROM objects WHERE blob_name IN (\(marks))", arguments: StatementArguments(batch)))
+            }
+            return found
+        }
     }
 
     func dataKeys(user: String?, afterID: Int64, limit: Int) async throws(StorageError) -> [DataKeyRecord] {
