@@ -49,9 +49,32 @@ struct NodeError: APIErrorConvertible, Sendable, CustomStringConvertible {
                     + "(deleting objects frees it); details are in the node log")
         case .io, .metadata:
             api = APIError(.internalServerError, code: .storageFailure, "the node's storage failed; see the node log")
+        case .unavailable:
+            api = .unavailable(
+                "the node's metadata store cannot be reached in time; nothing was changed; retry later", retryAfterSeconds: 5,
+                code: .storeUnavailable)
         case .integrity:
             api = APIError(
                 .internalServerError, code: .integrityError, "the object's stored metadata failed its integrity check; see the node log")
+        }
+    }
+
+    /// A failed blob store call. `.missing` is only an answer where the caller has no better
+    /// one: a blob its metadata names but that is gone is an integrity failure of that object,
+    /// which ``ObjectService`` answers itself.
+    init(_ error: BlobStoreError) {
+        cause = error.description
+        switch error {
+        case .full:
+            api = NodeError(StorageError.noSpace(error.description)).api
+        case .unavailable:
+            api = .unavailable(
+                "the node's blob store cannot be reached in time; retry later", retryAfterSeconds: 5,
+                code: .storeUnavailable)
+        case .missing:
+            api = APIError(.internalServerError, code: .integrityError, "a stored blob is missing; see the node log")
+        case .io:
+            api = APIError(.internalServerError, code: .storageFailure, "the node's storage failed; see the node log")
         }
     }
 

@@ -17,6 +17,13 @@ struct StorageNodeConfig: Sendable {
     /// Deadline of one KeyService call, retries included, in seconds.
     var keyServiceTimeout: Int
     var stateDirectory: String
+    /// Which ``BlobStore`` keeps the blobs (`blobs.backend`); see ``BlobStoreFactory``.
+    var blobBackend: BlobStoreFactory.Backend
+    /// Seconds a blob no metadata row names is kept before ``BlobCollector`` deletes it: longer
+    /// than any upload takes from its start to its metadata commit (`blobs.orphanGrace`).
+    var blobOrphanGrace: Int
+    /// Seconds between ``BlobCollector`` passes (`blobs.collectInterval`).
+    var blobCollectInterval: Int
     /// Identities below this SPIFFE path are users; the user id is the next path segment.
     var userIdentityPrefix: String
     var maxObjectSize: Int64
@@ -36,7 +43,7 @@ struct StorageNodeConfig: Sendable {
         "listen.host", "listen.port", "region",
         "tls.certificate", "tls.privateKey", "tls.ca", "tls.crl",
         "keyService.url", "keyService.urls", "keyService.timeout", "keyService.identity",
-        "stateDirectory", "users.identityPrefix",
+        "stateDirectory", "blobs.backend", "blobs.orphanGrace", "blobs.collectInterval", "users.identityPrefix",
         "limits.maxObjectSize", "objects.segmentSize",
         "dataKeys.maxAge", "dataKeys.maxObjects", "dataKeys.cacheEntries",
         "idleTimeout", "log.level", "metrics.host", "metrics.port",
@@ -83,6 +90,9 @@ struct StorageNodeConfig: Sendable {
             keyServiceIdentity: keyServiceIdentity,
             keyServiceTimeout: try source.int("keyService.timeout", default: 5, range: 1...120),
             stateDirectory: try source.requiredPath("stateDirectory"),
+            blobBackend: try BlobStoreFactory.backend(source.string("blobs.backend", default: "folder"), configPath: path),
+            blobOrphanGrace: try source.int("blobs.orphanGrace", default: 3600, range: 60...(366 * 86_400)),
+            blobCollectInterval: try source.int("blobs.collectInterval", default: 600, range: 1...86_400),
             userIdentityPrefix: prefix,
             maxObjectSize: Int64(try source.int("limits.maxObjectSize", default: 1 << 30, range: 0...(1 << 40))),
             segmentSize: try source.int(

@@ -15,11 +15,13 @@ import Shared
 /// Rules kept here:
 /// - A body larger than `maxObjectSize` is refused with 413: up front when the declared size says
 ///   so, otherwise as soon as the stream passes the limit; nothing of it is kept.
-/// - An object exists once its metadata commit returns, after its blob is durable.
+/// - An object exists once its metadata commit returns, after the blob store acknowledged its
+///   blob (``BlobUpload/commit()`` returned). A crash between the two leaves a blob no row
+///   names, which ``BlobCollector`` removes; never a row without its blob.
 /// - No plaintext is given out before its segment's tag verified (``ObjectContent``).
 struct ObjectService: Sendable {
     let metadata: any MetadataStore
-    let blobs: FileBlobStore
+    let blobs: any BlobStore
     let dataKeys: DataKeys
     let users: UserResolver
     let maxObjectSize: Int64
@@ -67,21 +69,24 @@ struct ObjectService: Sendable {
         let (dataKeyID, dataKey) = try await dataKeys.forWrite(user: user)
         let header = ObjectHeader.fresh(segmentSize: segmentSize, dataKeyID: UInt64(dataKeyID))
         var sealer = try ObjectSealer(dataKey: dataKey, header: header, userID: user, objectKey: key)
-        let writer = try await storage { () async throws(StorageError) in try await blobs.create() }
+        let name = BlobName.make()
+        let upload = try await blobStore { () async throws(BlobStoreError) in try await blobs.beginUpload(name: name) }
         do {
             for try await buffer in body {
                 guard sealer.plaintextSize + Int64(buffer.readableBytes) <= maxObjectSize else { throw tooLarge() }
                 let sealed = try sealer.append(buffer.readableBytesView)
-                try await storage { () async throws(StorageError) in try await writer.write(sealed) }
+                try await blobStore { () async throws(BlobStoreError) in try await upload.write(ByteBuffer(bytes: sealed)) }
             }
             let last = try sealer.finish()
-            try await storage { () async throws(StorageError) in
-                try await writer.write(last)
-                try await writer.commit()
+            try await blobStore { () async throws(BlobStoreError) in
+                try await upload.write(ByteBuffer(bytes: last))
+                try await upload.commit()
             }
         } catch {
-            await writer.abort()
-            if let nodeError = error as? NodeError, nodeError.api.code == .storageFailure || nodeError.api.code == .insufficientStorage {
+            await upload.abort()
+            if let nodeError = error as? NodeError,
+                [.storageFailure, .insufficientStorage, .storeUnavailable].contains(nodeError.api.code)
+            {
                 logger.error("object write failed", metadata: ["key": "\(key)", "error": "\(error)"])
             }
             throw error
@@ -89,7 +94,7 @@ struct ObjectService: Sendable {
         let record = ObjectRecord(
             userID: user,
             key: key,
-            blobName: writer.name,
+            blobName: name,
             writeID: header.writeID,
             dataKeyID: dataKeyID,
             size: sealer.plaintextSize,
@@ -99,7 +104,8 @@ struct ObjectService: Sendable {
         do {
             replaced = try await metadata.put(record)
         } catch {
-            try? await blobs.delete(writer.name)
+            // No row names the blob; if this delete fails too, the collector removes it.
+            try? await blobs.delete(name: name)
             logger.error("metadata commit failed", metadata: ["key": "\(key)", "error": "\(error)"])
             throw NodeError(error)
         }
@@ -128,27 +134,34 @@ struct ObjectService: Sendable {
     func content(of found: Found, range: Range<Int64>, logger: Logger) async throws -> ObjectContent {
         let (user, key, record) = (found.user, found.key, found.record)
         let dataKey = try await dataKeys.forRead(user: user, dataKeyID: record.dataKeyID)
-        let reader: BlobReader
+        // Names come from the metadata; one not of the node's format was altered there and is
+        // never handed to a store.
+        let blobName: String
         do {
-            reader = try await blobs.openForReading(record.blobName)
+            blobName = try BlobName.checked(record.blobName)
         } catch {
-            if case .integrity = error { throw NodeError(error) }
-            // The metadata names a blob that is not there: metadata or blobs were altered or lost.
-            // That is an integrity failure of this object, not a failing disk.
-            if blobs.isAbsent(record.blobName) {
-                throw NodeError.integrity("the stored object '\(key)' has no blob under the name its metadata records")
-            }
+            throw NodeError(error)
+        }
+        let blobSize: Int64
+        let headerBytes: ByteBuffer
+        do {
+            blobSize = try await blobs.size(of: blobName)
+            headerBytes = try await blobs.readAll(name: blobName, range: 0..<min(blobSize, Int64(ObjectHeader.encodedSize)))
+        } catch .missing {
+            // The metadata names a blob that is not there: metadata or blobs were altered or
+            // lost. That is an integrity failure of this object, not a failing store.
+            throw NodeError.integrity("the stored object '\(key)' has no blob under the name its metadata records")
+        } catch {
             throw NodeError(error)
         }
         let opener: ObjectOpener
         do {
-            let headerBytes = try await reader.read(offset: 0, length: min(Int(reader.size), ObjectHeader.encodedSize))
-            let header = try ObjectHeader(encoded: headerBytes)
+            let header = try ObjectHeader(encoded: Array(buffer: headerBytes))
             guard header.dataKeyID == UInt64(record.dataKeyID) else { throw ObjectFormatError.integrity(segment: 0) }
             opener = try ObjectOpener(
                 dataKey: dataKey,
                 header: header,
-                blobSize: reader.size,
+                blobSize: blobSize,
                 userID: user,
                 objectKey: key,
                 expectedWriteID: record.writeID
@@ -159,7 +172,8 @@ struct ObjectService: Sendable {
             throw ObjectContent.integrityFailure(key: key)
         }
         let segments: ClosedRange<Int64> = record.size == 0 ? 0...0 : try opener.segments(covering: range)
-        return try await ObjectContent(range: range, segments: segments, opener: opener, reader: reader, key: key, logger: logger)
+        return try await ObjectContent(
+            range: range, segments: segments, opener: opener, blobs: blobs, blobName: blobName, key: key, logger: logger)
     }
 
     /// Removes an object: its metadata row first (the moment it is gone), then its blob.
@@ -203,9 +217,9 @@ struct ObjectService: Sendable {
 
     private func removeBlob(_ name: String, _ logger: Logger) async {
         do {
-            try await blobs.delete(name)
+            try await blobs.delete(name: name)
         } catch {
-            // The metadata no longer names it; the start-up sweep removes it if this failed.
+            // The metadata no longer names it; the collector removes it once past its grace.
             logger.warning("could not delete replaced blob", metadata: ["blob": "\(name)", "error": "\(error)"])
         }
     }
@@ -215,6 +229,14 @@ struct ObjectService: Sendable {
     }
 
     private func storage<T>(_ body: () async throws(StorageError) -> T) async throws(NodeError) -> T {
+        do {
+            return try await body()
+        } catch {
+            throw NodeError(error)
+        }
+    }
+
+    private func blobStore<T>(_ body: () async throws(BlobStoreError) -> T) async throws(NodeError) -> T {
         do {
             return try await body()
         } catch {

@@ -5,9 +5,9 @@ import NIOCore
 import ServiceLifecycle
 import Shared
 
-/// Assembles and runs the StorageNode: config, metadata and blob stores (with the start-up
-/// sweep of unfinished writes), the KeyService client and DEK cache, the object service and its
-/// routes, the TLS listener.
+/// Assembles and runs the StorageNode: config, metadata and blob stores (the blob store from
+/// ``BlobStoreFactory``), the KeyService client and DEK cache, the object service and its
+/// routes, the blob collector, the TLS listener.
 enum StorageNodeDaemon {
     static func run(configPath: String) async throws {
         let config = try await StorageNodeConfig.load(path: configPath)
@@ -17,15 +17,8 @@ enum StorageNodeDaemon {
         logger[metadataKey: "service"] = "storagenode"
         logger[metadataKey: "region"] = .string(config.region)
 
-        let blobs = try FileBlobStore(root: config.stateDirectory)
+        let blobs = try await BlobStoreFactory.open(config, logger: logger)
         let metadata = try SQLiteMetadataStore(directory: config.stateDirectory)
-        let swept = try await blobs.removeLeftovers(keeping: try await metadata.blobNames())
-        if swept.temporary + swept.orphaned > 0 {
-            logger.notice(
-                "removed leftovers of unfinished writes",
-                metadata: ["temporary": "\(swept.temporary)", "orphaned": "\(swept.orphaned)"]
-            )
-        }
 
         let tlsStore = ServerTLSStore(try ServerTLS(files: config.tls))
         let keyService = try KeyServiceClient(config: config, configPath: configPath, logger: logger)
@@ -55,7 +48,7 @@ enum StorageNodeDaemon {
         ObjectRoutes(objects: objects).register(on: router)
 
         let reloadLogger = logger
-        let host = DaemonHost(
+        var host = DaemonHost(
             name: "storagenode",
             tls: tlsStore,
             connections: connections,
@@ -78,6 +71,14 @@ enum StorageNodeDaemon {
                 return DaemonHost.PreparedReload(tls: fresh.tls)
             }
         )
+        host.services.append(
+            BlobCollector(
+                blobs: blobs,
+                metadata: metadata,
+                grace: TimeInterval(config.blobOrphanGrace),
+                interval: .seconds(config.blobCollectInterval),
+                logger: logger
+            ))
         // Probes every KeyService replica about once a second while the node runs, so requests
         // go to the healthy ones and a replica that comes back gets traffic again.
         let monitor = Task { await keyService.monitorHealth() }

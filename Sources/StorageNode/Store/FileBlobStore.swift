@@ -1,24 +1,30 @@
 import Foundation
 import NIOConcurrencyHelpers
+import NIOCore
 import NIOPosix
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// Sealed object blobs as files: `blobs/XY/NAME` under the state directory, written through
-/// `tmp/` so that a blob is either complete and renamed into place or not there at all.
+/// The embedded ``BlobStore``: blobs as files `blobs/XY/NAME` under one folder (XY the name's
+/// first two characters), written through `tmp/` so that a blob is either complete and renamed
+/// into place or not there at all.
 ///
 /// The durability rule: write to a temporary file, fsync it, rename it into place, fsync the
-/// directory. Only then may the metadata commit name the blob. Every fsync failure fails the
-/// write; none is ignored. Blocking calls run on NIO's thread pool, not on Swift's cooperative
-/// threads.
-struct FileBlobStore: Sendable {
+/// directory; only then does ``BlobUpload/commit()`` return. Every fsync failure fails the
+/// write; none is ignored. A full disk (ENOSPC, EDQUOT) is `.full`. Blocking calls run on NIO's
+/// thread pool, not on Swift's cooperative threads.
+///
+/// Names must be of ``BlobName``'s format: anything else is refused before it is joined to a
+/// path, so a name can never reach outside the folder. One folder belongs to one node process
+/// (``removeUnfinishedUploads()`` relies on it).
+struct FileBlobStore: BlobStore {
     let root: String
     var blobDirectory: String { root + "/blobs" }
     var tempDirectory: String { root + "/tmp" }
 
-    init(root: String) throws(StorageError) {
+    init(root: String) throws(BlobStoreError) {
         self.root = root
         for dir in [root, root + "/blobs", root + "/tmp"] {
             do {
@@ -30,196 +36,139 @@ struct FileBlobStore: Sendable {
         }
     }
 
-    func create() async throws(StorageError) -> BlobWriter {
-        let name = BlobName.make()
-        let tempPath = tempDirectory + "/" + name
-        let fd = try await Self.offload { () throws(StorageError) in
+    func beginUpload(name: String) async throws(BlobStoreError) -> any BlobUpload {
+        let final = try path(of: name)
+        // A temporary name of its own per upload, so overlapping uploads of one name never share
+        // a file; the last rename wins, whole.
+        let tempPath = tempDirectory + "/" + name + "." + UUID().uuidString.lowercased()
+        let fd = try await Self.offload { () throws(BlobStoreError) in
             let fd = open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw Self.error("create \(tempPath)") }
             return fd
         }
-        return BlobWriter(store: self, name: name, tempPath: tempPath, fd: fd)
+        return FileBlobUpload(name: name, tempPath: tempPath, finalPath: final, blobDirectory: blobDirectory, fd: fd)
     }
 
-    /// Where blob `name` lives; a name not of ``BlobName``'s format is refused, never joined to a path.
-    func path(of name: String) throws(StorageError) -> String {
-        let name = try BlobName.checked(name)
-        return blobDirectory + "/" + String(name.prefix(2)) + "/" + name
-    }
-
-    /// Whether no file is under the valid name `name`: a blob its metadata names but that is
-    /// gone (false for a name not of the node's format, which is never looked up).
-    func isAbsent(_ name: String) -> Bool {
-        guard let path = try? path(of: name) else { return false }
-        return !FileManager.default.fileExists(atPath: path)
-    }
-
-    func openForReading(_ name: String) async throws(StorageError) -> BlobReader {
+    func read(name: String, range: Range<Int64>) async throws(BlobStoreError) -> any BlobChunks {
         let path = try path(of: name)
-        return try await Self.offload { () throws(StorageError) in
+        let fd = try await Self.offload { () throws(BlobStoreError) in
             let fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw Self.error("open \(path)") }
+            guard fd >= 0 else { throw errno == ENOENT ? .missing(name) : Self.error("open \(path)") }
             var st = stat()
             guard fstat(fd, &st) == 0 else {
+                let error = Self.error("stat \(path)")
                 close(fd)
-                throw Self.error("stat \(path)")
+                throw error
             }
-            return BlobReader(fd: fd, size: Int64(st.st_size))
+            guard range.lowerBound >= 0, range.upperBound <= Int64(st.st_size) else {
+                close(fd)
+                throw .io("bytes \(range) of \(path) asked for, but it holds \(st.st_size)")
+            }
+            return fd
+        }
+        return FileBlobChunks(fd: fd, path: path, range: range)
+    }
+
+    func size(of name: String) async throws(BlobStoreError) -> Int64 {
+        let path = try path(of: name)
+        return try await Self.offload { () throws(BlobStoreError) in
+            var st = stat()
+            guard stat(path, &st) == 0 else { throw errno == ENOENT ? .missing(name) : Self.error("stat \(path)") }
+            return Int64(st.st_size)
         }
     }
 
-    func delete(_ name: String) async throws(StorageError) {
+    func delete(name: String) async throws(BlobStoreError) {
         let path = try path(of: name)
-        try await Self.offload { () throws(StorageError) in
+        try await Self.offload { () throws(BlobStoreError) in
             guard unlink(path) == 0 || errno == ENOENT else { throw Self.error("unlink \(path)") }
         }
     }
 
-    /// Removes unfinished writes (`tmp/`) and blobs no metadata row names: what a crash between
-    /// rename and commit, or between commit and the old blob's deletion, leaves behind.
-    func removeLeftovers(keeping referenced: Set<String>) async throws(StorageError) -> (temporary: Int, orphaned: Int) {
-        let fm = FileManager.default
-        let temps = (try? fm.contentsOfDirectory(atPath: tempDirectory)) ?? []
-        for name in temps { try? fm.removeItem(atPath: tempDirectory + "/" + name) }
-        var orphaned = 0
-        for shard in (try? fm.contentsOfDirectory(atPath: blobDirectory)) ?? [] {
-            for name in (try? fm.contentsOfDirectory(atPath: blobDirectory + "/" + shard)) ?? [] where !referenced.contains(name) {
-                try? fm.removeItem(atPath: blobDirectory + "/" + shard + "/" + name)
-                orphaned += 1
+    /// Walks the shard directories in name order, so a page reads one shard's directory (about
+    /// 1/256 of the blobs) at a time, never the whole store. Files not named like a blob of
+    /// this store (or in the wrong shard) are not blobs and are left out.
+    func list(after: String?, limit: Int) async throws(BlobStoreError) -> [BlobListing] {
+        guard limit > 0 else { return [] }
+        let blobs = blobDirectory
+        return try await Self.offload { () throws(BlobStoreError) in
+            let fm = FileManager.default
+            let shards: [String]
+            do {
+                shards = try fm.contentsOfDirectory(atPath: blobs).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            } catch {
+                throw .io("cannot list \(blobs): \(error)")
             }
+            let afterShard = after.map { String($0.prefix(2)) }
+            var page: [BlobListing] = []
+            for shard in shards where afterShard.map({ !shard.utf8.lexicographicallyPrecedes($0.utf8) }) ?? true {
+                let names: [String]
+                do {
+                    names = try fm.contentsOfDirectory(atPath: blobs + "/" + shard)
+                } catch {
+                    continue  // not a directory: not a shard
+                }
+                let wanted = names.filter { name in
+                    BlobName.isValid(name) && name.hasPrefix(shard) && shard.utf8.count == 2
+                        && after.map { $0.utf8.lexicographicallyPrecedes(name.utf8) } ?? true
+                }
+                .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+                for name in wanted {
+                    var st = stat()
+                    // Gone since the directory was read (deleted meanwhile): not listed.
+                    guard stat(blobs + "/" + shard + "/" + name, &st) == 0 else { continue }
+                    let modified = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+                    page.append(BlobListing(name: name, lastModified: Date(timeIntervalSince1970: modified)))
+                    if page.count == limit { return page }
+                }
+            }
+            return page
         }
-        return (temps.count, orphaned)
     }
 
-    static func offload<T: Sendable>(_ body: @escaping @Sendable () throws(StorageError) -> T) async throws(StorageError) -> T {
+    /// Empties `tmp/`: what writes cut off by a crash left. Only for a node opening its own
+    /// folder at start, when no upload of this folder can be under way (``BlobStoreFactory``
+    /// calls it); returns how many files it removed.
+    func removeUnfinishedUploads() async -> Int {
+        let temp = tempDirectory
+        return
+            (try? await Self.offload { () throws(BlobStoreError) in
+                let fm = FileManager.default
+                let names = (try? fm.contentsOfDirectory(atPath: temp)) ?? []
+                for name in names { try? fm.removeItem(atPath: temp + "/" + name) }
+                return names.count
+            }) ?? 0
+    }
+
+    /// Where blob `name` lives; a name not of ``BlobName``'s format is refused, never joined to a path.
+    func path(of name: String) throws(BlobStoreError) -> String {
+        guard BlobName.isValid(name) else {
+            throw .io("\(String(reflecting: String(name.prefix(80)))) is not a blob name of this store (a lower-case UUID)")
+        }
+        return blobDirectory + "/" + String(name.prefix(2)) + "/" + name
+    }
+
+    static func offload<T: Sendable>(_ body: @escaping @Sendable () throws(BlobStoreError) -> T) async throws(BlobStoreError) -> T {
         do {
             return try await NIOThreadPool.singleton.runIfActive { try body() }
-        } catch let error as StorageError {
+        } catch let error as BlobStoreError {
             throw error
         } catch {
             throw .io("\(error)")
         }
     }
 
-    static func error(_ what: String) -> StorageError {
+    /// The error `errno` means after `what` failed.
+    static func error(_ what: String) -> BlobStoreError {
         let code = errno
         let message = "\(what): \(String(cString: strerror(code)))"
-        return code == ENOSPC || code == EDQUOT ? .noSpace(message) : .io(message)
+        return code == ENOSPC || code == EDQUOT ? .full(message) : .io(message)
     }
 
-    static func fsyncDirectory(_ path: String) throws(StorageError) {
+    static func fsyncDirectory(_ path: String) throws(BlobStoreError) {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw error("open directory \(path)") }
         defer { close(fd) }
         guard fsync(fd) == 0 else { throw error("fsync directory \(path)") }
-    }
-}
-
-/// One blob being written. Call ``commit()`` once; call ``abort()`` if anything failed,
-/// including a failed commit.
-final class BlobWriter: Sendable {
-    let store: FileBlobStore
-    let name: String
-    let tempPath: String
-    let fd: Int32
-    /// Whether `fd` was closed; guards against closing a descriptor number another thread reused.
-    private let closed = NIOLockedValueBox(false)
-
-    init(store: FileBlobStore, name: String, tempPath: String, fd: Int32) {
-        self.store = store
-        self.name = name
-        self.tempPath = tempPath
-        self.fd = fd
-    }
-
-    func write(_ bytes: [UInt8]) async throws(StorageError) {
-        guard !bytes.isEmpty else { return }
-        let fd = self.fd
-        let path = tempPath
-        try await FileBlobStore.offload { () throws(StorageError) in
-            var written = 0
-            while written < bytes.count {
-                let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { throw FileBlobStore.error("write \(path)") }
-                written += n
-            }
-        }
-    }
-
-    /// Makes the blob durable under its final name.
-    func commit() async throws(StorageError) {
-        let fd = self.fd
-        let temp = tempPath
-        let final = try store.path(of: name)
-        let shard = (final as NSString).deletingLastPathComponent
-        let blobs = store.blobDirectory
-        let closeOnce = self.closeOnce
-        try await FileBlobStore.offload { () throws(StorageError) in
-            defer { closeOnce() }
-            guard fsync(fd) == 0 else { throw FileBlobStore.error("fsync \(temp)") }
-            if mkdir(shard, 0o700) == 0 {
-                try FileBlobStore.fsyncDirectory(blobs)
-            } else if errno != EEXIST {
-                throw FileBlobStore.error("mkdir \(shard)")
-            }
-            guard rename(temp, final) == 0 else { throw FileBlobStore.error("rename \(temp)") }
-            try FileBlobStore.fsyncDirectory(shard)
-        }
-    }
-
-    /// Removes whatever the write left: the temporary file, or the renamed blob if the commit
-    /// failed after the rename (its directory fsync, say). No metadata names it either way.
-    func abort() async {
-        let temp = tempPath
-        let final = try? store.path(of: name)
-        let closeOnce = self.closeOnce
-        _ = try? await FileBlobStore.offload { () throws(StorageError) in
-            closeOnce()
-            unlink(temp)
-            if let final { unlink(final) }
-        }
-    }
-
-    private func closeOnce() {
-        let fd = self.fd
-        closed.withLockedValue { closed in
-            guard !closed else { return }
-            close(fd)
-            closed = true
-        }
-    }
-}
-
-/// Positional reads of one blob.
-final class BlobReader: Sendable {
-    let fd: Int32
-    let size: Int64
-
-    init(fd: Int32, size: Int64) {
-        self.fd = fd
-        self.size = size
-    }
-
-    func read(offset: Int64, length: Int) async throws(StorageError) -> [UInt8] {
-        let fd = self.fd
-        return try await FileBlobStore.offload { () throws(StorageError) in
-            var buffer = [UInt8](repeating: 0, count: length)
-            var done = 0
-            while done < length {
-                let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, length - done, off_t(offset) + off_t(done)) }
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else {
-                    if n == 0 { throw StorageError.io("blob shorter than its metadata says") }
-                    throw FileBlobStore.error("read blob")
-                }
-                done += n
-            }
-            return buffer
-        }
-    }
-
-    deinit {
-        close(fd)
     }
 }

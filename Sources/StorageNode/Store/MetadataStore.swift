@@ -40,7 +40,9 @@ protocol MetadataStore: Sendable {
     func currentDataKey(user: String) async throws(StorageError) -> DataKeyRecord?
     func insertDataKey(user: String, wrapped: [UInt8], kekVersion: UInt32) async throws(StorageError) -> DataKeyRecord
     func dataKey(id: Int64) async throws(StorageError) -> DataKeyRecord?
-    func blobNames() async throws(StorageError) -> Set<String>
+    /// Those of `names` that an `objects` row records as its blob: what a garbage collector
+    /// must keep. For one page of a blob listing (up to 1000 names) at a time.
+    func existingBlobNames(_ names: [String]) async throws(StorageError) -> Set<String>
     /// Data keys in id order after `afterID`, of one user or all.
     func dataKeys(user: String?, afterID: Int64, limit: Int) async throws(StorageError) -> [DataKeyRecord]
     /// Replaces a data key's wrapped form if it is still `old`; false if it changed meanwhile.
@@ -53,6 +55,9 @@ enum StorageError: Error, Sendable, CustomStringConvertible {
     case noSpace(String)
     case io(String)
     case metadata(String)
+    /// The metadata store did not answer in time (a shared database that is down or slow):
+    /// nothing was changed, and a retry may succeed.
+    case unavailable(String)
     /// A stored record breaks a rule the node's own writes always keep (a blob name not of the
     /// node's format, say): it was altered. Nothing is done with it.
     case integrity(String)
@@ -62,6 +67,7 @@ enum StorageError: Error, Sendable, CustomStringConvertible {
         case .noSpace(let d): "no space left on the node's storage: \(d)"
         case .io(let d): "storage I/O failed: \(d)"
         case .metadata(let d): "metadata store failed: \(d)"
+        case .unavailable(let d): "metadata store unavailable: \(d)"
         case .integrity(let d): "stored record failed its integrity check: \(d)"
         }
     }
