@@ -159,62 +159,10 @@ public final class PostgresCluster: Sendable {
     }
 
     /// Runs the script and returns its output (stdout and stderr); a non-zero exit throws.
+    /// (posix_spawn, not Process: the postmaster outlives the script; see ScriptProcess.)
     @discardableResult
     private static func runScript(_ arguments: [String], in dir: URL) async throws -> String {
-        let script = try TestPaths.script("postgres-cluster")
-        let log = dir.appendingPathComponent("cmd-\(UUID().uuidString.prefix(8)).log")
-        defer { try? FileManager.default.removeItem(at: log) }
-        let status = try await spawnAndWait(script.path, arguments, log: log, timeout: .seconds(120))
-        let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-        guard status == 0 else {
-            throw TestFailure("scripts/postgres-cluster \(arguments.joined(separator: " ")) exited with \(status):\n\(output)")
-        }
-        return output
-    }
-
-    /// posix_spawn and waitpid rather than Foundation's Process (and ChildProcess): on Linux,
-    /// Process learns that its child ended when a socket the child inherited gets closed, and the
-    /// postmaster, which outlives the script, would inherit it and keep the caller waiting for
-    /// ever. Here the child gets stdin from /dev/null, stdout and stderr to `log`, and no other
-    /// descriptor (closefrom 3, where glibc has it). Returns the exit status, 128 + the signal for a killed child.
-    private static func spawnAndWait(_ path: String, _ arguments: [String], log: URL, timeout: Duration) async throws -> Int32 {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        // glibc 2.34+; Swift's Glibc module does not declare it. (The script closes what it
-        // inherits before starting the server, too.)
-        if let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") {
-            typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-            _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, 3)
-        }
-        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { for p in argv + envp { free(p) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, path, &actions, nil, argv, envp)
-        guard spawned == 0 else { throw TestFailure("posix_spawn \(path): \(String(cString: strerror(spawned)))") }
-        var status: Int32 = 0
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            let reaped = waitpid(pid, &status, WNOHANG)
-            if reaped == pid { break }
-            if reaped < 0 && errno != EINTR {
-                throw TestFailure("waitpid \(pid) (\(path)): \(String(cString: strerror(errno)))")
-            }
-            if ContinuousClock.now >= deadline {
-                Glibc.kill(pid, SIGKILL)
-                _ = waitpid(pid, &status, 0)
-                throw TestFailure(
-                    "\(path) \(arguments.joined(separator: " ")) did not end within \(timeout):\n"
-                        + ((try? String(contentsOf: log, encoding: .utf8)) ?? ""))
-            }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        let signal = status & 0x7f
-        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+        try await ScriptProcess.runScript("postgres-cluster", arguments, in: dir, timeout: .seconds(120))
     }
 
     // MARK: Availability
@@ -263,12 +211,7 @@ public final class PostgresCluster: Sendable {
     }
 
     /// Alive and not a zombie (an orphaned postmaster waits for PID 1 to reap it).
-    fileprivate static func isAlive(_ pid: Int32) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.range(of: ") ", options: .backwards)
-        else { return false }
-        return stat[close.upperBound...].first != "Z"
-    }
+    fileprivate static func isAlive(_ pid: Int32) -> Bool { ScriptProcess.isAlive(pid) }
 }
 
 private final class ExitRegistry: Sendable {
