@@ -43,7 +43,8 @@ final class XKSHealthMonitor: Service, Sendable {
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             await check()
-            try? await Task.sleep(for: interval)
+            // A drain must not wait out the interval.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }
         }
     }
 

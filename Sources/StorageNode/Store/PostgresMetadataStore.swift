@@ -196,9 +196,14 @@ final class PostgresMetadataStore: MetadataStore {
         }
     }
 
+    /// A database that does not answer (down, unreachable, past the deadline) is `.unavailable`,
+    /// answered 503 with Retry-After; a wrong schema is `.metadata`.
     private static func map(_ error: PostgresPoolError) -> StorageError {
-        if case .decision(let decision as StorageError) = error { return decision }
-        return .metadata(error.description)
+        switch error {
+        case .decision(let decision as StorageError): decision
+        case .database(let detail): .unavailable(detail)
+        case .schema, .decision: .metadata(error.description)
+        }
     }
 
     /// A row as a record; a blob name not of the node's format is refused, as in SQLite.
