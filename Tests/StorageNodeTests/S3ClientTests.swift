@@ -177,6 +177,18 @@ struct S3ClientTests {
         }
     }
 
+    @Test func listingStartsAfterAKeyWithoutAToken() async throws {
+        try await Self.withBucket { client, _ in
+            for key in ["s/a", "s/b", "s/c", "s/d", "t/a"] { try await client.putObject(key: key, body: Self.randomBytes(1)) }
+            let page = try await client.listObjectsV2(prefix: "s/", startAfter: "s/b", maxKeys: 10)
+            #expect(page.objects.map(\.key) == ["s/c", "s/d"])
+            // A key that does not exist still starts the page after where it would sort.
+            let between = try await client.listObjectsV2(prefix: "s/", startAfter: "s/bb", maxKeys: 1)
+            #expect(between.objects.map(\.key) == ["s/c"])
+            #expect(try await client.listObjectsV2(prefix: "s/", startAfter: "s/d").objects.isEmpty)
+        }
+    }
+
     @Test func missingKeyAndBucketAreTyped() async throws {
         try await Self.withBucket { client, server in
             await #expect(throws: S3Error.noSuchKey("nope")) { _ = try await client.getObject(key: "nope") }

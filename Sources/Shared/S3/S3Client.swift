@@ -205,16 +205,19 @@ public final class S3Client: Sendable {
     }
 
     /// One page of the keys starting with `prefix`, in key order; pass the page's
-    /// ``S3ListPage/nextContinuationToken`` to get the next one.
-    public func listObjectsV2(prefix: String = "", continuationToken: String? = nil, maxKeys: Int = 1000) async throws(S3Error)
-        -> S3ListPage
-    {
+    /// ``S3ListPage/nextContinuationToken`` to get the next one. `startAfter` begins the listing
+    /// after that key (which need not exist) without a token: how a caller that keeps its own
+    /// cursor (the last key it saw) resumes. S3 ignores it when a token is given.
+    public func listObjectsV2(
+        prefix: String = "", continuationToken: String? = nil, startAfter: String? = nil, maxKeys: Int = 1000
+    ) async throws(S3Error) -> S3ListPage {
         guard (1...Self.maximumListKeys).contains(maxKeys) else {
             throw .invalidRequest("maxKeys \(maxKeys) is outside 1...\(Self.maximumListKeys)")
         }
         var query: [(name: String, value: String?)] = [("list-type", "2"), ("max-keys", "\(maxKeys)")]
         if !prefix.isEmpty { query.append(("prefix", prefix)) }
         if let continuationToken { query.append(("continuation-token", continuationToken)) }
+        if let startAfter, !startAfter.isEmpty { query.append(("start-after", startAfter)) }
         let answer = try await transport.answer(S3Request(operation: "ListObjectsV2", method: .GET, key: nil, query: query))
         return try S3ListPage.parse(try Self.xml(answer.body))
     }
