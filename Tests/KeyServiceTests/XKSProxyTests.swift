@@ -226,7 +226,9 @@ struct XKSProxyTests {
     @Test func auditTrailRecordsEveryAuthenticatedCallAndNoPlaintext() async throws {
         let mallory = "arn:aws:iam::111122223333:user/mallory"
         let deny = { (text: String) in
-            text.replacingOccurrences(of: "    deny: []\n  limits:", with: "    deny:\n      - \"principal=\(mallory)\"\n  limits:")
+            text.replacingOccurrences(
+                of: "    # deny: [\"principal=arn:aws:iam::111122223333:user/mallory\"]\n  limits:",
+                with: "    deny:\n      - \"principal=\(mallory)\"\n  limits:")
         }
         try await withXKS(editConfig: deny) { xks in
             try await xks.createKey("audit-key")

@@ -14,7 +14,9 @@ struct XKSRefusalTests {
 
     /// The dev config with an `xks.policy.deny` rule for mallory.
     static func denyMallory(_ text: String) -> String {
-        text.replacingOccurrences(of: "    deny: []\n  limits:", with: "    deny:\n      - \"principal=\(mallory)\"\n  limits:")
+        text.replacingOccurrences(
+            of: "    # deny: [\"principal=arn:aws:iam::111122223333:user/mallory\"]\n  limits:",
+            with: "    deny:\n      - \"principal=\(mallory)\"\n  limits:")
     }
 
     @Test func everyErrorOfTheSpecTableByCurlAndBotocore() async throws {
@@ -174,12 +176,15 @@ struct XKSRefusalTests {
     @Test func throttlingAtOneRequestPerSecondBurstTwo() async throws {
         let environment = ["SPLITKEY_XKS_LIMITS_REQUESTS_PER_SECOND": "1", "SPLITKEY_XKS_LIMITS_BURST": "2"]
         try await withXKS(environment: environment) { xks in
-            var answers: [XKSAnswer] = []
             let started = ContinuousClock.now
-            for _ in 0..<6 { answers.append(try await xks.curl("health", body: XKSBody.health())) }
-            print("XKS throttling: 6 curl calls in \(ContinuousClock.now - started): \(answers.map(\.status))")
-            // The burst of two passes; the rest of a run far faster than 1/s is throttled.
-            #expect(answers.prefix(2).allSatisfy { $0.status == 200 }, "\(answers)")
+            // Ten calls at once: however slow the machine, they arrive far faster than the
+            // bucket refills (one a second), so some must be throttled.
+            var answers = try await withThrowingTaskGroup(of: XKSAnswer.self) { group in
+                for _ in 0..<10 { group.addTask { try await xks.curl("health", body: XKSBody.health()) } }
+                return try await group.reduce(into: [XKSAnswer]()) { $0.append($1) }
+            }
+            print("XKS throttling: 10 concurrent curl calls in \(ContinuousClock.now - started): \(answers.map(\.status))")
+            #expect(answers.filter { $0.status == 200 }.count >= 2, "\(answers)")
             #expect(answers.contains { $0.status == 429 }, "\(answers)")
             for answer in answers where answer.status != 200 {
                 #expect(answer.isError("ThrottlingException"), "\(answer)")

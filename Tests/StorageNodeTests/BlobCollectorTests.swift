@@ -116,6 +116,9 @@ struct BlobCollectorTests {
         let stopping = ContinuousClock.now
         await group.triggerGracefulShutdown()
         try await running.value
-        #expect(ContinuousClock.now - stopping < .seconds(5))
+        // Far below the 600 s interval it would otherwise sleep; the time itself is printed, as a
+        // loaded CI machine stretches it.
+        print("blob collector stopped \(ContinuousClock.now - stopping) after the graceful shutdown")
+        #expect(ContinuousClock.now - stopping < .seconds(60))
     }
 }

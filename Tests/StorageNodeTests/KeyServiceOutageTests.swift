@@ -12,7 +12,9 @@ struct KeyServiceOutageTests {
         // A 20 s KeyService deadline, so "answered at once" and "waited out the deadline" stay
         // far apart however loaded the machine is.
         try await withStorageNode(
-            editKeyServiceConfig: { $0.replacingOccurrences(of: "cacheTTL: 300", with: "cacheTTL: 4") },
+            // A TTL long enough that stopping the KeyService on a loaded machine (seconds) does not
+            // outlast it before the cached read below.
+            editKeyServiceConfig: { $0.replacingOccurrences(of: "cacheTTL: 300", with: "cacheTTL: 12") },
             nodeEnvironment: ["SPLITKEY_KEY_SERVICE_TIMEOUT": "20"]
         ) { env in
             let alice = try env.ks.client("user-alice")
@@ -45,7 +47,7 @@ struct KeyServiceOutageTests {
             #expect(health.status == .degraded)
 
             // Past the cacheTTL the key holder gave, the cached key is gone too.
-            let ttlEnd = cachedAt + .seconds(4) + .milliseconds(300)
+            let ttlEnd = cachedAt + .seconds(12) + .milliseconds(300)
             if ContinuousClock.now < ttlEnd { try await Task.sleep(until: ttlEnd) }
             #expect(try await alice.send(.GET, env.objectURL("a")).status == .serviceUnavailable)
 

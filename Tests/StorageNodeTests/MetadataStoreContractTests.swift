@@ -165,13 +165,14 @@ import Testing
         let cluster = try await PostgresCluster.start(label: "metadata-down")
         defer { Task { await cluster.remove() } }
         var settings = try PostgresSettings.parse(url: try await cluster.createDatabase(), key: "metadata.url", path: "test")
-        settings.timeout = .seconds(2)
+        // Opening (pool, migrations) on a loaded machine may take seconds; every call's deadline is this.
+        settings.timeout = .seconds(5)
         let store = try await PostgresMetadataStore.open(settings, migrate: true, logger: Self.logger)
         try await cluster.kill()
         let started = ContinuousClock.now
         await #expect(throws: StorageError.self) { _ = try await store.object(user: "alice", key: "k") }
         print("metadata call on a killed PostgreSQL ended after \(ContinuousClock.now - started)")
-        #expect(ContinuousClock.now - started < .seconds(15))
+        #expect(ContinuousClock.now - started < .seconds(30))
         try await cluster.start()
         var back = false
         for _ in 0..<50 where !back {

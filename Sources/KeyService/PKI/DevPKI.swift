@@ -184,9 +184,8 @@ struct DevPKI {
                 host: 127.0.0.1
                 port: \((xksPort ?? keyServicePort + 100) + (replica ?? 1) - 1)
               tls:
-                # KMS needs a certificate of a public CA for the name it is told; the dev one will do on loopback.
-                certificate: keyservice.pem
-                privateKey: keyservice-key.pem
+                # certificate and privateKey default to tls.*; KMS needs a certificate of a public CA
+                # for the name it is told (xks.tls.certificate, xks.tls.privateKey).
                 minimumVersion: "1.2"
               # URI_PATH ACCESS_KEY_ID SECRET per line; under systemd, $CREDENTIALS_DIRECTORY/xks-credentials.
               credentialsFile: xks-credentials
@@ -195,7 +194,7 @@ struct DevPKI {
                 # Narrow this to your account's principals before production: principal=arn:aws:iam::111122223333:*
                 grants:
                   - "principal=*"
-                deny: []
+                # deny: ["principal=arn:aws:iam::111122223333:user/mallory"]
               limits:
                 requestsPerSecond: 1800   # per URI path; KMS's default quota per external key store
                 burst: 3600
