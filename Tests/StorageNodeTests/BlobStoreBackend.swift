@@ -1,4 +1,7 @@
 import Foundation
+import Logging
+import Shared
+import SplitKeyTestSupport
 
 @testable import StorageNode
 
@@ -6,6 +9,8 @@ import Foundation
 /// branch in ``open(_:)``; every contract test then runs on it too.
 enum BlobStoreBackend: String, CaseIterable, Sendable, CustomStringConvertible {
     case folder
+    /// ``S3BlobStore`` on a fresh bucket of the shared SeaweedFS; skipped without weed.
+    case s3
 
     var description: String { rawValue }
 
@@ -17,6 +22,16 @@ enum BlobStoreBackend: String, CaseIterable, Sendable, CustomStringConvertible {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("blobstore-\(UUID().uuidString)")
             let store = try FileBlobStore(root: dir.path)
             return OpenedBlobStore(store: store) { try? FileManager.default.removeItem(at: dir) }
+        case .s3:
+            if let reason = SeaweedFS.skipReason {
+                print("BlobStoreContractTests: s3 skipped: \(reason)")
+                return nil
+            }
+            let server = try await SeaweedFS.shared()
+            let bucket = try await server.createBucket()
+            let logger = Logger(label: "test.s3blobs")
+            let store = S3BlobStore(client: S3Client(settings: try server.settings(bucket: bucket), logger: logger), logger: logger)
+            return OpenedBlobStore(store: store) { await store.shutdown() }
         }
     }
 }

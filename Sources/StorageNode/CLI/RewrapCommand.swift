@@ -24,8 +24,15 @@ struct Rewrap: AsyncParsableCommand {
         let config = try await StorageNodeConfig.load(path: config)
         LogSetup.bootstrap(level: .warning)
         let logger = Logger(label: "storagenode-rewrap")
-        let metadata = try SQLiteMetadataStore(directory: config.stateDirectory)
-        let keyService = try KeyServiceClient(config: config, configPath: self.config, logger: logger)
+        // The store the node uses, so a rewrap reaches the data keys of a shared PostgreSQL too.
+        let metadata = try await MetadataStoreFactory.open(config, migrate: false, logger: logger)
+        let keyService: KeyServiceClient
+        do {
+            keyService = try KeyServiceClient(config: config, configPath: self.config, logger: logger)
+        } catch {
+            await MetadataStoreFactory.close(metadata)
+            throw error
+        }
         var after: Int64 = 0
         var (checked, rewrapped, failed) = (0, 0, 0)
         do {
@@ -52,9 +59,11 @@ struct Rewrap: AsyncParsableCommand {
             }
         } catch {
             await keyService.shutdown()
+            await MetadataStoreFactory.close(metadata)
             throw error
         }
         await keyService.shutdown()
+        await MetadataStoreFactory.close(metadata)
         print("rewrap: \(checked) data keys checked, \(rewrapped) rewrapped, \(failed) failed")
         if failed > 0 { throw ExitCode(1) }
     }

@@ -19,6 +19,10 @@ struct StorageNodeConfig: Sendable {
     var stateDirectory: String
     /// Which ``BlobStore`` keeps the blobs (`blobs.backend`); see ``BlobStoreFactory``.
     var blobBackend: BlobStoreFactory.Backend
+    /// The bucket and its settings when `blobs.backend` is `s3` (the `blobs.s3.*` keys); nil otherwise.
+    var blobS3: S3BlobConfig?
+    /// Where the metadata lives (`metadata.backend` and, for PostgreSQL, `metadata.*`).
+    var metadataBackend: MetadataStoreFactory.Backend
     /// Seconds a blob no metadata row names is kept before ``BlobCollector`` deletes it: longer
     /// than any upload takes from its start to its metadata commit (`blobs.orphanGrace`).
     var blobOrphanGrace: Int
@@ -39,7 +43,7 @@ struct StorageNodeConfig: Sendable {
     var metricsHost: String
     var metricsPort: Int?
 
-    static let knownKeys: Set<String> = [
+    static let knownKeys: Set<String> = Set<String>([
         "listen.host", "listen.port", "region",
         "tls.certificate", "tls.privateKey", "tls.ca", "tls.crl",
         "keyService.url", "keyService.urls", "keyService.timeout", "keyService.identity",
@@ -47,7 +51,7 @@ struct StorageNodeConfig: Sendable {
         "limits.maxObjectSize", "objects.segmentSize",
         "dataKeys.maxAge", "dataKeys.maxObjects", "dataKeys.cacheEntries",
         "idleTimeout", "log.level", "metrics.host", "metrics.port",
-    ]
+    ]).union(S3BlobConfig.knownKeys).union(MetadataStoreFactory.knownKeys)
 
     static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment)
         async throws(ConfigurationError) -> StorageNodeConfig
@@ -76,6 +80,9 @@ struct StorageNodeConfig: Sendable {
         guard SPIFFEID(prefix) != nil else {
             throw .invalid("users.identityPrefix", path, "'\(prefix)' is not a SPIFFE ID such as spiffe://example.org/user")
         }
+        let blobBackend = try BlobStoreFactory.backend(source.string("blobs.backend", default: "folder"), configPath: path)
+        // The s3 keys are read (and their credentials file checked) only for the s3 backend.
+        let blobS3 = blobBackend == .s3 ? try S3BlobConfig.load(source, path: path, environment: environment) : nil
         return StorageNodeConfig(
             host: source.string("listen.host", default: "127.0.0.1"),
             port: try source.int("listen.port", default: 9443, range: 0...65535),
@@ -90,7 +97,9 @@ struct StorageNodeConfig: Sendable {
             keyServiceIdentity: keyServiceIdentity,
             keyServiceTimeout: try source.int("keyService.timeout", default: 5, range: 1...120),
             stateDirectory: try source.requiredPath("stateDirectory"),
-            blobBackend: try BlobStoreFactory.backend(source.string("blobs.backend", default: "folder"), configPath: path),
+            blobBackend: blobBackend,
+            blobS3: blobS3,
+            metadataBackend: try MetadataStoreFactory.backend(source, path: path, environment: environment),
             blobOrphanGrace: try source.int("blobs.orphanGrace", default: 3600, range: 60...(366 * 86_400)),
             blobCollectInterval: try source.int("blobs.collectInterval", default: 600, range: 1...86_400),
             userIdentityPrefix: prefix,

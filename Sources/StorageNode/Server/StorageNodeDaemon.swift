@@ -18,8 +18,29 @@ enum StorageNodeDaemon {
         logger[metadataKey: "region"] = .string(config.region)
 
         let blobs = try await BlobStoreFactory.open(config, logger: logger)
-        let metadata = try SQLiteMetadataStore(directory: config.stateDirectory)
+        let metadata: any MetadataStore
+        do {
+            metadata = try await MetadataStoreFactory.open(config, logger: logger)
+        } catch {
+            await BlobStoreFactory.close(blobs)
+            throw error
+        }
+        // Closed on every way out: an S3 client dropped without its shutdown traps (debug builds).
+        do {
+            try await serve(config: config, configPath: configPath, blobs: blobs, metadata: metadata, logger: logger)
+        } catch {
+            await MetadataStoreFactory.close(metadata)
+            await BlobStoreFactory.close(blobs)
+            throw error
+        }
+        await MetadataStoreFactory.close(metadata)
+        await BlobStoreFactory.close(blobs)
+        logger.notice("storagenode stopped")
+    }
 
+    private static func serve(
+        config: StorageNodeConfig, configPath: String, blobs: any BlobStore, metadata: any MetadataStore, logger: Logger
+    ) async throws {
         let tlsStore = ServerTLSStore(try ServerTLS(files: config.tls))
         let keyService = try KeyServiceClient(config: config, configPath: configPath, logger: logger)
         let dataKeys = DataKeys(
@@ -87,6 +108,5 @@ enum StorageNodeDaemon {
         monitor.cancel()
         await monitor.value
         await keyService.shutdown()
-        logger.notice("storagenode stopped")
     }
 }

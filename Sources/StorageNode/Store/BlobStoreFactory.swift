@@ -8,6 +8,8 @@ enum BlobStoreFactory {
     enum Backend: String, Sendable, CaseIterable {
         /// ``FileBlobStore`` in `blobs/` and `tmp/` under `stateDirectory` (the default).
         case folder
+        /// ``S3BlobStore`` in the bucket of the `blobs.s3.*` keys: nodes of a region can share it.
+        case s3
     }
 
     /// The config error for a `blobs.backend` value that names no backend.
@@ -31,6 +33,17 @@ enum BlobStoreFactory {
                 logger.notice("removed leftovers of unfinished writes", metadata: ["temporary": "\(removed)"])
             }
             return store
+        case .s3:
+            guard let s3 = config.blobS3 else { throw .io("blobs.backend is s3 but no blobs.s3.* settings were loaded") }
+            var storeLogger = logger
+            storeLogger[metadataKey: "bucket"] = .string(s3.settings.bucket)
+            let client = S3Client(settings: s3.settings, logger: storeLogger)
+            return S3BlobStore(client: client, prefix: s3.prefix, partSize: s3.partSize, logger: storeLogger)
         }
+    }
+
+    /// Releases what `store` holds (an S3 client's connections); the daemon calls it on the way out.
+    static func close(_ store: any BlobStore) async {
+        if let s3 = store as? S3BlobStore { await s3.shutdown() }
     }
 }
