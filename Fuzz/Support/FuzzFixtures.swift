@@ -10,6 +10,8 @@ enum FuzzFixtures {
     static let dataKey = SymmetricKey(data: [UInt8](repeating: 0x11, count: 32))
     /// Audit key that the audit-record MACs and the audit-head tags of the seeds are under.
     static let auditKey = SymmetricKey(data: [UInt8](repeating: 0x33, count: 32))
+    /// External (XKS) key that the XKS decrypt seeds are encrypted under.
+    static let xksKey = SymmetricKey(data: [UInt8](repeating: 0x44, count: 32))
     static let userID = "alice"
     static let region = "eu-west"
     static let context = "fuzz-context"

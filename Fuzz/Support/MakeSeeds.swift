@@ -14,6 +14,7 @@ enum MakeSeeds {
         try objects(root.appendingPathComponent("ObjectFormatFuzz"))
         try requests(root.appendingPathComponent("RequestDecodersFuzz"))
         try auditTrail(root.appendingPathComponent("AuditTrailFuzz"))
+        try xksRequests(root.appendingPathComponent("XKSRequestFuzz"))
     }
 
     static func write(_ dir: URL, _ name: String, _ bytes: [UInt8]) throws {
@@ -179,5 +180,98 @@ enum MakeSeeds {
         try write(dir, "flipped-byte", flipped)
         try write(dir, "crlf", Array(String(decoding: trail, as: UTF8.self).replacingOccurrences(of: "\n", with: "\r\n").utf8))
         try write(dir, "blank-lines", [UInt8(ascii: "\n")] + lines[0] + [UInt8(ascii: "\n")] + lines[1])
+    }
+
+    /// XKS proxy inputs: '0' + a path after the URI path, '1' + a JSON body (the spec's examples,
+    /// a decrypt that authenticates under the fixture XKS key, near-valid ones), '2' + a round trip.
+    static func xksRequests(_ dir: URL) throws {
+        func path(_ name: String, _ s: String) throws { try write(dir, "path-" + name, Array(("0" + s).utf8)) }
+        try path("health", "/health")
+        try path("metadata", "/keys/1234abcd-12ab_34cd.56ef/metadata")
+        try path("encrypt", "/keys/fuzz-key/encrypt")
+        try path("decrypt", "/keys/" + String(repeating: "k", count: 128) + "/decrypt")
+        try path("key-id-129", "/keys/" + String(repeating: "k", count: 129) + "/decrypt")
+        try path("health-key", "/keys/fuzz-key/health")
+        try path("trailing-slash", "/keys/fuzz-key/encrypt/")
+        try path("empty-key", "/keys//metadata")
+        try path("encoded-slash", "/keys/a%2Fb/decrypt")
+        try path("combining-slash", "/keys/abc/\u{0301}encrypt")
+        try path("health-nul", "/health\u{0000}")
+
+        // The spec's examples (v1.0.3), as KMS sends them; the spec's own text misses a comma in
+        // the metadata, decrypt and health examples, kept below as near-valid seeds.
+        let metadata = #""requestMetadata":{"awsPrincipalArn":"arn:aws:iam::123456789012:user/Alice","#
+        let keyArn = #""kmsKeyArn":"arn:aws:kms:us-east-2:123456789012:/key/1234abcd-12ab-34cd-56ef-1234567890ab","#
+        let aad = #""additionalAuthenticatedData":"cHJvamVjdD1uaWxlLGRlcGFydG1lbnQ9bWFya2V0aW5n""#
+        func body(_ name: String, _ s: String) throws { try write(dir, "body-" + name, Array(("1" + s).utf8)) }
+        try body(
+            "health", #"{"requestMetadata":{"kmsRequestId":"4112f4d6-db54-4af4-ae30-c55a22a8dfae","kmsOperation":"CreateCustomKeyStore"}}"#)
+        try body(
+            "metadata",
+            "{" + metadata + keyArn
+                + #""kmsOperation":"DescribeKey","kmsRequestId":"4112f4d6-db54-4af4-ae30-c55a22a8dfae","kmsViaService":"ebs"}}"#)
+        try body(
+            "encrypt",
+            "{" + metadata + keyArn
+                + #""kmsOperation":"Encrypt","kmsRequestId":"4112f4d6-db54-4af4-ae30-c55a22a8dfae","kmsViaService":"ebs"},"#
+                + aad
+                + #","plaintext":"SGVsbG8gV29ybGQh","encryptionAlgorithm":"AES_GCM","ciphertextDataIntegrityValueAlgorithm":"SHA_256"}"#)
+        let decryptMetadata =
+            "{" + metadata + keyArn
+            + #""kmsOperation":"Decrypt","kmsRequestId":"5112f4d6-db54-4af4-ae30-c55a22a8dfae","kmsViaService":"ebs"},"#
+        try body(
+            "decrypt-spec",
+            decryptMetadata + aad
+                + #","encryptionAlgorithm":"AES_GCM","ciphertext":"ghxkK1txeDNn3q8Y","ciphertextMetadata":"a2V5X3ZlcnNpb249MQ==","initializationVector":"HMrlRw85cAJUd5Ax","authenticationTag":"vBxN2ncH1oEkR8WVXpmyYQ=="}"#
+        )
+        try body(
+            "health-spec-verbatim",
+            "{\n    \"requestMetadata\": {\n        \"kmsRequestId\": \"4112f4d6-db54-4af4-ae30-c55a22a8dfae\"\n        \"kmsOperation\": \"CreateCustomKeyStore\"\n    }\n}\n"
+        )
+
+        // A decrypt that authenticates under the fixture key, and its near-valid neighbours.
+        let plaintext = Array("SplitKey XKS fuzz seed: a 32-byte data key.".utf8)
+        let aadBytes = Array("project=nile,department=marketing".utf8)
+        let sealed = try XKSCipher.encrypt(plaintext, aad: aadBytes, key: FuzzFixtures.xksKey)
+        func b64(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
+        func decrypt(
+            _ name: String, iv: String? = nil, ciphertext: String? = nil, tag: String? = nil, metadata: String? = nil,
+            aad: String? = nil, algorithm: String = "AES_GCM"
+        ) throws {
+            let fields = [
+                ("additionalAuthenticatedData", aad ?? b64(aadBytes)), ("encryptionAlgorithm", algorithm),
+                ("ciphertext", ciphertext ?? b64(sealed.ciphertext)), ("ciphertextMetadata", metadata ?? b64(sealed.metadata)),
+                ("initializationVector", iv ?? b64(sealed.iv)), ("authenticationTag", tag ?? b64(sealed.tag)),
+            ]
+            try body(name, decryptMetadata + fields.map { #""\#($0.0)":"\#($0.1)""# }.joined(separator: ",") + "}")
+        }
+        try decrypt("decrypt-valid")
+        var flipped = sealed.tag
+        flipped[0] ^= 1
+        try decrypt("decrypt-flipped-tag", tag: b64(flipped))
+        try decrypt("decrypt-iv-16", iv: b64(sealed.iv + [0, 0, 0, 0]))
+        try decrypt("decrypt-iv-11", iv: b64(Array(sealed.iv.dropLast())))
+        try decrypt("decrypt-tag-15", tag: b64(Array(sealed.tag.dropLast())))
+        try decrypt("decrypt-metadata-21", metadata: b64([UInt8](repeating: 1, count: 21)))
+        try decrypt("decrypt-metadata-empty", metadata: "")
+        try decrypt("decrypt-no-aad", aad: "")
+        try decrypt("decrypt-not-base64", ciphertext: "!!not base64")
+        try decrypt("decrypt-tag-unpadded", tag: String(b64(sealed.tag).dropLast(2)))
+        try decrypt("decrypt-algorithm", algorithm: "AES_CBC")
+        try body(
+            "encrypt-aad-8193",
+            "{" + metadata + keyArn + #""kmsOperation":"Encrypt","kmsRequestId":"r"},"additionalAuthenticatedData":""#
+                + b64([UInt8](repeating: 0x61, count: XKSAPI.maximumAADBytes + 1)) + #"","plaintext":"","encryptionAlgorithm":"AES_GCM"}"#)
+        try body("encrypt-no-plaintext", #"{"encryptionAlgorithm":"AES_GCM","ciphertextDataIntegrityValueAlgorithm":"SHA_512"}"#)
+        try body("null-fields", #"{"requestMetadata":null,"ciphertext":null,"plaintext":null}"#)
+
+        // Round trips: position, mask, AAD split, then AAD and plaintext.
+        func roundTrip(_ name: String, _ header: [UInt8], _ payload: String) throws {
+            try write(dir, "roundtrip-" + name, Array("2".utf8) + header + Array(payload.utf8))
+        }
+        try roundTrip("empty", [], "")
+        try roundTrip("aad-and-plaintext", [0, 0, 0x80, 33], "project=nile,department=marketingHello World!")
+        try roundTrip("flip-tag", [30, 0x00, 0x01, 0], "Hello World!")
+        try roundTrip("flip-metadata", [0x05, 0x00, 0x01, 5], "aaaaa")
     }
 }
