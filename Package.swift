@@ -139,6 +139,7 @@ let package = Package(
             dependencies: [
                 "Shared",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tests/Support",

@@ -34,7 +34,9 @@ struct BlobNameTamperTests {
                 try $0.execute(sql: "UPDATE objects SET blob_name = ? WHERE key = 't'", arguments: [tamperedName])
             }
 
-            for (method, body) in [(HTTPMethod.GET, nil), (.HEAD, nil), (.PUT, Array("replacement".utf8)), (.DELETE, nil)] as [(HTTPMethod, [UInt8]?)] {
+            for (method, body) in [(HTTPMethod.GET, nil), (.HEAD, nil), (.PUT, Array("replacement".utf8)), (.DELETE, nil)]
+                as [(HTTPMethod, [UInt8]?)]
+            {
                 let response = try await alice.send(method, env.objectURL("t"), body: body)
                 #expect(response.status == .internalServerError, "\(method): \(response.status)")
                 if method != .HEAD {

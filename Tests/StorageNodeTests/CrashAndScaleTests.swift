@@ -82,9 +82,10 @@ struct CrashAndScaleTests {
         }
     }
 
-    /// A 256 MiB object streams through with the node's memory bounded by a few segments.
-    @Test func largeObjectRoundTripsWithBoundedMemory() async throws {
-        try await withStorageNode { env in
+    /// A 256 MiB object streams through with the node's memory bounded by a few segments (and,
+    /// on S3, by the multipart upload's part in flight).
+    @Test(arguments: RegionBackend.allCases) func largeObjectRoundTripsWithBoundedMemory(_ backend: RegionBackend) async throws {
+        try await withStorageNode(backend: backend) { env in
             let alice = try env.ks.client("user-alice", readTimeout: 600)
             let size = 256 << 20
             let chunk = 1 << 20
@@ -124,7 +125,7 @@ struct CrashAndScaleTests {
             #expect(actual.finalize() == expected.finalize())
 
             let peakKiB = try #require(peakRSSKiB(of: env.node!.process.processIdentifier))
-            print("256 MiB round trip: storagenode peak RSS \(peakKiB / 1024) MiB")
+            print("256 MiB round trip on \(backend): storagenode peak RSS \(peakKiB / 1024) MiB")
             #expect(peakKiB < 200 * 1024, "node peak RSS \(peakKiB) KiB is not bounded by a few segments")
         }
     }

@@ -8,10 +8,12 @@ import Testing
 /// key holder allowed it to cache, and recover by itself.
 @Suite(.serialized)
 struct KeyServiceOutageTests {
-    @Test func downKeyServiceGives503FastCachedKeysLastUntilTheirTTLThenRecovery() async throws {
+    @Test(arguments: RegionBackend.allCases)
+    func downKeyServiceGives503FastCachedKeysLastUntilTheirTTLThenRecovery(_ backend: RegionBackend) async throws {
         // A 20 s KeyService deadline, so "answered at once" and "waited out the deadline" stay
         // far apart however loaded the machine is.
         try await withStorageNode(
+            backend: backend,
             // A TTL long enough that stopping the KeyService on a loaded machine (seconds) does not
             // outlast it before the cached read below.
             editKeyServiceConfig: { $0.replacingOccurrences(of: "cacheTTL: 300", with: "cacheTTL: 12") },
@@ -61,8 +63,8 @@ struct KeyServiceOutageTests {
 
     /// A KeyService that accepts connections and never answers: the node gives up at its
     /// deadline with 503 instead of hanging.
-    @Test func silentKeyServiceGives503WithinTheDeadline() async throws {
-        try await withStorageNode { env in
+    @Test(arguments: RegionBackend.allCases) func silentKeyServiceGives503WithinTheDeadline(_ backend: RegionBackend) async throws {
+        try await withStorageNode(backend: backend) { env in
             let bob = try env.ks.client("user-bob")
             #expect(try await bob.send(.PUT, env.objectURL("b"), body: [1, 2, 3]).status == .created)
             let port = try freeLoopbackPort()

@@ -9,19 +9,13 @@ import Testing
 /// What the node's disk may never hold, and what a flipped byte must never get past.
 @Suite(.serialized)
 struct SecurityPropertyTests {
-    /// Every file under `dir`, with its bytes.
-    func files(under dir: URL) throws -> [(String, Data)] {
-        let fm = FileManager.default
-        return try fm.subpathsOfDirectory(atPath: dir.path).compactMap { sub in
-            let url = dir.appendingPathComponent(sub)
-            var isDir: ObjCBool = false
-            guard fm.fileExists(atPath: url.path, isDirectory: &isDir), !isDir.boolValue else { return nil }
-            return (sub, try Data(contentsOf: url))
-        }
-    }
-
-    @Test func noPlaintextAndNoDataKeyEverReachesTheNodesDisk() async throws {
-        try await withStorageNode { env in
+    /// After a mixed workload, no 16-byte window of any plaintext (its start and middle) and no
+    /// data key (whole or half) is anywhere the region keeps data: the node's state folder and,
+    /// on the scale-out backend, SeaweedFS's data folder and PostgreSQL's files (heap and WAL).
+    /// The scan must find what is meant to be there (the wrapped keys), so it can fail.
+    @Test(arguments: RegionBackend.allCases)
+    func noPlaintextAndNoDataKeyEverReachesTheRegionsDisks(_ backend: RegionBackend) async throws {
+        try await withStorageNode(backend: backend, privateEngines: true) { env in
             let alice = try env.ks.client("user-alice")
             let bob = try env.ks.client("user-bob")
             // A mixed workload: sizes around segment boundaries, overwrites, deletes, two users.
@@ -45,84 +39,74 @@ struct SecurityPropertyTests {
 
             // The DEKs in clear, obtained the way only a node can: unwrapping its stored wrapped
             // keys at the KeyService with the node's certificate.
-            let db = try DatabaseQueue(
-                path: env.stateDirectory.appendingPathComponent("metadata.sqlite").path,
-                configuration: {
-                    var c = Configuration()
-                    c.readonly = true
-                    return c
-                }()
-            )
-            let rows = try await db.read { db in try Row.fetchAll(db, sql: "SELECT user_id, wrapped FROM data_keys") }
+            let rows = try await env.storage.wrappedDataKeys()
             #expect(rows.count >= 2)
             let node = try env.ks.client("node-eu-west")
-            var deks: [Data] = []
-            for row in rows {
+            var needles: [String: Data] = [:]
+            for (n, row) in rows.enumerated() {
                 let response = try await node.call(
                     .POST,
                     env.ks.baseURL + KeyServiceAPI.Path.unwrap,
                     json: KeyServiceAPI.UnwrapRequest(
-                        user: row["user_id"],
-                        wrapped: (row["wrapped"] as Data).base64EncodedString(),
-                        context: "splitkey/storagenode/dek/v1",
-                        reason: .scrub
-                    )
+                        user: row.user, wrapped: row.wrapped.base64EncodedString(), context: "splitkey/storagenode/dek/v1",
+                        reason: .scrub)
                 )
-                let key = try response.decode(KeyServiceAPI.UnwrapResponse.self)
-                deks.append(Data(base64Encoded: key.plaintext)!)
+                let dek = Data(base64Encoded: try response.decode(KeyServiceAPI.UnwrapResponse.self).plaintext)!
+                needles["DEK \(n)"] = dek
+                needles["DEK \(n) half"] = dek.prefix(16)
             }
-            await env.stopNode()  // flush nothing further; the WAL stays as the crash would leave it
+            await env.stopNode()  // flush nothing further; the store stays as a crash would leave it
+            if let postgres = env.storage.postgres { _ = try await postgres.psql("CHECKPOINT") }
 
-            let all = try files(under: env.stateDirectory)
-            #expect(all.contains { $0.0.hasSuffix("metadata.sqlite") })
-            for (name, data) in all {
-                for plaintext in written where plaintext.count >= 16 {
-                    // Any 16-byte window of a plaintext would do to leak it; check its start and middle.
-                    #expect(data.range(of: Data(plaintext.prefix(16))) == nil, "plaintext start in \(name)")
-                    let mid = plaintext.count / 2
-                    #expect(
-                        data.range(of: Data(plaintext[mid..<min(plaintext.count, mid + 16)])) == nil || plaintext.count < 32,
-                        "plaintext in \(name)")
-                }
-                #expect(data.range(of: Data("plaintext-marker".utf8)) == nil, "marker in \(name)")
-                for dek in deks {
-                    #expect(data.range(of: dek) == nil, "DEK in \(name)")
-                    #expect(data.range(of: dek.prefix(16)) == nil, "DEK half in \(name)")
-                }
+            needles["marker"] = Data("plaintext-marker".utf8)
+            for (i, plaintext) in written.enumerated() where plaintext.count >= 32 {
+                // Any 16-byte window of a plaintext would do to leak it; check its start and middle.
+                needles["plaintext \(i) start"] = Data(plaintext.prefix(16))
+                let mid = plaintext.count / 2
+                needles["plaintext \(i) middle"] = Data(plaintext[mid..<(mid + 16)])
+            }
+            let control = "wrapped key (meant to be stored)"
+            needles[control] = rows[0].wrapped
+            let scan = try await env.storage.scanAtRest(needles)
+            print("at-rest scan on \(backend): \(scan.files) files, \(scan.bytes) bytes, \(needles.count) needles")
+            #expect(!(scan.found[control] ?? []).isEmpty, "the scan did not find the stored wrapped key: it cannot see the store")
+            for (label, paths) in scan.found.sorted(by: { $0.key < $1.key }) where label != control {
+                #expect(paths.isEmpty, "\(label) at rest in \(paths)")
             }
         }
     }
 
     /// Flip one byte of a stored blob (header, first, middle and last segment, a tag): the read
     /// fails and never returns altered data.
-    @Test func flippedBlobBytesAreDetected() async throws {
-        try await withStorageNode { env in
+    @Test(arguments: RegionBackend.allCases) func flippedBlobBytesAreDetected(_ backend: RegionBackend) async throws {
+        try await withStorageNode(backend: backend) { env in
             let alice = try env.ks.client("user-alice")
             let small = RandomBytes.bytes(1000)
             let large = RandomBytes.bytes(3 * 65_536 + 100)
             #expect(try await alice.send(.PUT, env.objectURL("small"), body: small).status == .created)
             #expect(try await alice.send(.PUT, env.objectURL("large"), body: large).status == .created)
-            let blobsDir = env.stateDirectory.appendingPathComponent("blobs")
-            let blobFiles = try files(under: blobsDir)
+            let storage = env.storage
+            var blobFiles: [(String, [UInt8])] = []
+            for name in try await storage.blobNames() { blobFiles.append((name, try await storage.blob(name))) }
             #expect(blobFiles.count == 2)
             let smallBlob = try #require(blobFiles.first { $0.1.count == 72 + 1000 + 16 })
             let largeBlob = try #require(blobFiles.first { $0.1.count != smallBlob.1.count })
 
-            func flip(_ file: (String, Data), at offset: Int) throws -> Data {
+            func flip(_ file: (String, [UInt8]), at offset: Int) async throws -> [UInt8] {
                 var bytes = file.1
                 bytes[offset] ^= 0x40
-                try bytes.write(to: blobsDir.appendingPathComponent(file.0))
+                try await storage.replaceBlob(file.0, with: bytes)
                 return file.1
             }
 
             // Small object: every position class gives a clean 500 integrity_error.
             for offset in [0, 4, 10, 50, 71, 72, 500, 72 + 999, smallBlob.1.count - 1] {
-                let original = try flip(smallBlob, at: offset)
+                let original = try await flip(smallBlob, at: offset)
                 let response = try await alice.send(.GET, env.objectURL("small"))
                 #expect(response.status == .internalServerError, "offset \(offset)")
                 #expect(response.error?.error.code == .integrityError, "offset \(offset)")
                 #expect(response.body.range(of: Data(small.prefix(32))) == nil)
-                try original.write(to: blobsDir.appendingPathComponent(smallBlob.0))
+                try await storage.replaceBlob(smallBlob.0, with: original)
             }
             #expect(try await alice.send(.GET, env.objectURL("small")).body == Data(small))
 
@@ -130,7 +114,7 @@ struct SecurityPropertyTests {
             // what did arrive is an unaltered prefix, never the damaged bytes.
             let sealedSegment = 65_536 + 16
             for offset in [72 + sealedSegment + 5, 72 + 2 * sealedSegment + 65_540, largeBlob.1.count - 1] {
-                let original = try flip(largeBlob, at: offset)
+                let original = try await flip(largeBlob, at: offset)
                 var received = Data()
                 var failed = false
                 do {
@@ -146,7 +130,7 @@ struct SecurityPropertyTests {
                 #expect(received == Data(large.prefix(received.count)), "altered bytes were returned")
                 let segment = (offset - 72) / sealedSegment
                 #expect(received.count <= segment * 65_536, "bytes of the damaged segment \(segment) were released")
-                try original.write(to: blobsDir.appendingPathComponent(largeBlob.0))
+                try await storage.replaceBlob(largeBlob.0, with: original)
             }
             #expect(try await alice.send(.GET, env.objectURL("large")).body == Data(large))
         }

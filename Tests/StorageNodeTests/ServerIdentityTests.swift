@@ -66,7 +66,9 @@ struct ServerIdentityTests {
     func cli(_ env: StorageNodeFixture, _ arguments: [String]) async throws -> (status: Int32, output: String) {
         try await ChildProcess.run(
             try TestPaths.binary("storagenode"),
-            arguments + ["--cert", env.ks.path("user-alice.pem"), "--key", env.ks.path("user-alice-key.pem"), "--ca", env.ks.path("ca.pem")],
+            arguments + [
+                "--cert", env.ks.path("user-alice.pem"), "--key", env.ks.path("user-alice-key.pem"), "--ca", env.ks.path("ca.pem"),
+            ],
             in: env.ks.dir)
     }
 

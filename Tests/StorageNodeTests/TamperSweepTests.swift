@@ -28,9 +28,20 @@ struct TamperSweepTests {
         return try DatabaseQueue(path: env.stateDirectory.appendingPathComponent("metadata.sqlite").path, configuration: config)
     }
 
+    /// The bit positions a sweep over `count` bytes flips on `backend`: every bit on the
+    /// embedded store; on the scale-out one, where each flip is a PUT to the object store or a
+    /// statement in PostgreSQL, one bit of every byte (rotating through the bit positions).
+    static func bits(_ count: Int, on backend: RegionBackend) -> [Int] {
+        backend == .embedded ? Array(0..<(count * 8)) : (0..<count).map { $0 * 8 + $0 % 8 }
+    }
+
     /// Runs `body` with a node whose data keys are never cached and one stored object "t".
-    func withTamperTarget(_ body: (StorageNodeFixture, HTTPClient) async throws -> Void) async throws {
-        try await withStorageNode(editKeyServiceConfig: { $0.replacingOccurrences(of: "cacheTTL: 300", with: "cacheTTL: 0") }) { env in
+    func withTamperTarget(
+        _ backend: RegionBackend = .embedded, _ body: (StorageNodeFixture, HTTPClient) async throws -> Void
+    ) async throws {
+        try await withStorageNode(
+            backend: backend, editKeyServiceConfig: { $0.replacingOccurrences(of: "cacheTTL: 300", with: "cacheTTL: 0") }
+        ) { env in
             let alice = try env.ks.client("user-alice")
             #expect(try await alice.send(.PUT, env.objectURL("t"), body: Self.body).status == .created)
             #expect(try await alice.send(.GET, env.objectURL("t")).body == Data(Self.body))
@@ -49,41 +60,40 @@ struct TamperSweepTests {
         #expect(response.body.range(of: Data(Self.body.prefix(16))) == nil, "\(what): object bytes were returned")
     }
 
-    @Test func everyBitOfTheBlob() async throws {
-        try await withTamperTarget { env, alice in
-            let blobs = env.stateDirectory.appendingPathComponent("blobs")
-            let names = try FileManager.default.subpathsOfDirectory(atPath: blobs.path).filter { $0.contains("/") }
-            let blob = blobs.appendingPathComponent(try #require(names.first))
-            let original = try Data(contentsOf: blob)
+    @Test(arguments: RegionBackend.allCases) func everyBitOfTheBlob(_ backend: RegionBackend) async throws {
+        try await withTamperTarget(backend) { env, alice in
+            let names = try await env.storage.blobNames()
+            let blob = try #require(names.first)
+            let original = try await env.storage.blob(blob)
             #expect(original.count == ObjectHeader.encodedSize + Self.body.count + 16)
-            for bit in 0..<(original.count * 8) {
+            for bit in Self.bits(original.count, on: backend) {
                 var tampered = original
                 tampered[bit / 8] ^= UInt8(1 << (bit % 8))
-                try tampered.write(to: blob)
+                try await env.storage.replaceBlob(blob, with: tampered)
                 expectIntegrityFailure(try await alice.send(.GET, env.objectURL("t")), "blob bit \(bit)")
             }
-            try original.write(to: blob)
             // A blob cut short or grown by a byte is refused too.
-            try original.dropLast().write(to: blob)
+            try await env.storage.replaceBlob(blob, with: Array(original.dropLast()))
             expectIntegrityFailure(try await alice.send(.GET, env.objectURL("t")), "blob cut by one byte")
-            try (original + [0]).write(to: blob)
+            try await env.storage.replaceBlob(blob, with: original + [0])
             expectIntegrityFailure(try await alice.send(.GET, env.objectURL("t")), "blob grown by one byte")
-            try original.write(to: blob)
+            // Deleted behind the node's back: the row names a blob that is gone, an altered object.
+            try await env.storage.deleteBlob(blob)
+            expectIntegrityFailure(try await alice.send(.GET, env.objectURL("t")), "blob deleted")
+            try await env.storage.replaceBlob(blob, with: original)
         }
     }
 
-    @Test func everyBitOfTheWrappedDataKey() async throws {
-        try await withTamperTarget { env, alice in
-            let db = try tamperConnection(env)
-            let original = try await db.read { try Data.fetchOne($0, sql: "SELECT wrapped FROM data_keys")! }
-            for bit in 0..<(original.count * 8) {
+    @Test(arguments: RegionBackend.allCases) func everyBitOfTheWrappedDataKey(_ backend: RegionBackend) async throws {
+        try await withTamperTarget(backend) { env, alice in
+            let original = try #require(try await env.storage.wrappedDataKeys().first).wrapped
+            for bit in Self.bits(original.count, on: backend) {
                 var tampered = original
                 tampered[bit / 8] ^= UInt8(1 << (bit % 8))
-                let value = tampered
-                try await db.write { try $0.execute(sql: "UPDATE data_keys SET wrapped = ?", arguments: [value]) }
+                try await env.storage.replaceWrappedDataKeys(with: tampered)
                 expectIntegrityFailure(try await alice.send(.GET, env.objectURL("t")), "wrapped key bit \(bit)")
             }
-            try await db.write { try $0.execute(sql: "UPDATE data_keys SET wrapped = ?", arguments: [original]) }
+            try await env.storage.replaceWrappedDataKeys(with: original)
         }
     }
 
