@@ -188,7 +188,7 @@ struct SharedRegionTests {
     /// PostgreSQL stopped: every request that needs metadata ends with 503 store_unavailable and
     /// Retry-After within the store's deadline; started again, the node serves as before.
     @Test func postgresStoppedGives503AndServiceResumes() async throws {
-        try await withStorageNode(backend: Self.backend, privateEngines: true) { env in
+        try await withStorageNode(backend: Self.backend, privateEngines: true, nodeEnvironment: ["SPLITKEY_METADATA_TIMEOUT": "3"]) { env in
             let alice = try env.ks.client("user-alice")
             let body = RandomBytes.bytes(20_000)
             #expect(try await alice.send(.PUT, env.objectURL("kept"), body: body).status == .created)

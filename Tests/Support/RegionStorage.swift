@@ -106,7 +106,9 @@ public final class RegionStorage: Sendable {
             "SPLITKEY_BLOBS_S3_CREDENTIALS_FILE": seaweedFS.credentialsFile.path,
             "SPLITKEY_METADATA_BACKEND": "postgres",
             "SPLITKEY_METADATA_URL": databaseURL,
-            "SPLITKEY_METADATA_TIMEOUT": "3",
+            // Long enough that a loaded CI machine does not turn slow calls into 503s; tests of
+            // the deadline itself set a shorter one.
+            "SPLITKEY_METADATA_TIMEOUT": "15",
         ]
     }
 
