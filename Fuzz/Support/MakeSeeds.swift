@@ -15,6 +15,7 @@ enum MakeSeeds {
         try requests(root.appendingPathComponent("RequestDecodersFuzz"))
         try auditTrail(root.appendingPathComponent("AuditTrailFuzz"))
         try xksRequests(root.appendingPathComponent("XKSRequestFuzz"))
+        try s3Responses(root.appendingPathComponent("S3ResponseFuzz"))
     }
 
     static func write(_ dir: URL, _ name: String, _ bytes: [UInt8]) throws {
@@ -273,5 +274,109 @@ enum MakeSeeds {
         try roundTrip("aad-and-plaintext", [0, 0, 0x80, 33], "project=nile,department=marketingHello World!")
         try roundTrip("flip-tag", [30, 0x00, 0x01, 0], "Hello World!")
         try roundTrip("flip-metadata", [0x05, 0x00, 0x01, 5], "aaaaa")
+    }
+
+    /// S3 answer bodies as AWS S3 (and MinIO, SeaweedFS) send them: ListObjectsV2 pages, the
+    /// multipart results, `<Error>` bodies, and near-valid ones the client must refuse; plus the
+    /// two timestamp forms alone.
+    static func s3Responses(_ dir: URL) throws {
+        func seed(_ name: String, _ s: String) throws { try write(dir, name, Array(s.utf8)) }
+        let declaration = #"<?xml version="1.0" encoding="UTF-8"?>"# + "\n"
+        let ns = #"xmlns="http://s3.amazonaws.com/doc/2006-03-01/""#
+        func contents(_ key: String, _ modified: String, _ etag: String, _ size: String) -> String {
+            "<Contents><Key>\(key)</Key><LastModified>\(modified)</LastModified><ETag>\(etag)</ETag>"
+                + "<Size>\(size)</Size><StorageClass>STANDARD</StorageClass></Contents>"
+        }
+        let page =
+            declaration + "<ListBucketResult \(ns)><Name>splitkey-blobs</Name><Prefix>u/alice/</Prefix><KeyCount>3</KeyCount>"
+            + "<MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>"
+            + contents("u/alice/0001", "2026-12-02T07:41:43.000Z", "&quot;d41d8cd98f00b204e9800998ecf8427e&quot;", "0")
+            + contents(
+                "u/alice/cats &amp; dogs &lt;1&gt; &#x41;&#66;&apos;&quot;.jpg", "2026-02-28T23:59:59.999Z",
+                "\"9b2cf535f27731c974343645a3985328\"", "1048576")
+            + contents(
+                "<![CDATA[u/alice/<raw> & ]]>tail", "2024-02-29T00:00:00Z", "&quot;3858f62230ac3c915f300c664312c11f-9&quot;",
+                "9223372036854775807")
+            + "</ListBucketResult>"
+        try seed("list-page", page)
+        try seed(
+            "list-truncated",
+            declaration + "<ListBucketResult \(ns)><Name>splitkey-blobs</Name><Prefix></Prefix>"
+                + "<ContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</ContinuationToken>"
+                + "<NextContinuationToken>1w41l63U0xa8q7smH50vCxyTQqdxo69O3EmK28Bi5PcROI4wI/EyIJg==</NextContinuationToken>"
+                + "<KeyCount>1</KeyCount><MaxKeys>1</MaxKeys><StartAfter>u/alice/0001</StartAfter><IsTruncated>true</IsTruncated>"
+                + contents("u/alice/0002", "2026-12-02T07:41:43Z", "&quot;a&quot;", "42") + "</ListBucketResult>")
+        try seed(
+            "list-empty",
+            declaration + "<ListBucketResult \(ns)><Name>b</Name><Prefix>none/</Prefix><KeyCount>0</KeyCount>"
+                + "<MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated></ListBucketResult>")
+        try seed(
+            "list-minio-owner",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<ListBucketResult \(ns)>\r\n  <Name>b</Name>\r\n"
+                + "  <Contents>\r\n    <Key>k</Key>\r\n    <LastModified>2026-12-31T23:59:60.123456789Z</LastModified>\r\n"
+                + "    <ETag>\"abc\"</ETag>\r\n    <Size>7</Size>\r\n"
+                + "    <Owner><ID>02d6176db174dc93cb1b899f7c6078f08654445fe8cf1b6ce98d8855f66bdbf4</ID>"
+                + "<DisplayName>minio</DisplayName></Owner>\r\n  </Contents>\r\n"
+                + "  <IsTruncated>false</IsTruncated>\r\n</ListBucketResult>\r\n"
+        )
+        try seed(
+            "list-prefixed-names",
+            "\u{FEFF}<s3:ListBucketResult xmlns:s3=\"http://s3.amazonaws.com/doc/2006-03-01/\"><!-- page 1 -->"
+                + "<s3:Contents><s3:Key>k</s3:Key><s3:Size>1</s3:Size><s3:LastModified>1970-01-01T00:00:00Z</s3:LastModified>"
+                + "</s3:Contents><?keep going?></s3:ListBucketResult >")
+        try seed(
+            "near-list-truncated-no-token",
+            "<ListBucketResult \(ns)><IsTruncated>true</IsTruncated><NextContinuationToken></NextContinuationToken></ListBucketResult>")
+        try seed(
+            "near-list-negative-size",
+            "<ListBucketResult>" + contents("k", "2026-12-02T07:41:43.000Z", "e", "-1") + "</ListBucketResult>")
+        try seed(
+            "near-list-size-overflow",
+            "<ListBucketResult>" + contents("k", "2026-12-02T07:41:43.000Z", "e", "9223372036854775808") + "</ListBucketResult>")
+        try seed(
+            "near-list-30-february", "<ListBucketResult>" + contents("k", "2026-02-30T07:41:43.000Z", "e", "1") + "</ListBucketResult>")
+        try seed("near-list-no-key", "<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>")
+        try seed(
+            "initiate",
+            declaration + "<InitiateMultipartUploadResult \(ns)><Bucket>splitkey-blobs</Bucket><Key>u/alice/0003</Key>"
+                + "<UploadId>VXBsb2FkIElEIGZvciA2aWWpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZA</UploadId></InitiateMultipartUploadResult>")
+        try seed(
+            "near-initiate-empty-id",
+            "<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId/></InitiateMultipartUploadResult>")
+        try seed(
+            "complete",
+            declaration
+                + "<CompleteMultipartUploadResult \(ns)><Location>https://s3.eu-west-1.amazonaws.com/splitkey-blobs/u/alice/0003</Location>"
+                + "<Bucket>splitkey-blobs</Bucket><Key>u/alice/0003</Key><ETag>&quot;3858f62230ac3c915f300c664312c11f-9&quot;</ETag>"
+                + "</CompleteMultipartUploadResult>")
+        try seed(
+            "complete-error-in-200",
+            declaration + "\n\n<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message>"
+                + "<RequestId>656c76696e6727732072657175657374</RequestId>"
+                + "<HostId>Uuag1LuByRx9e6j5Onimru9pO4ZVKnJ2Qz7/C1NPcfTWAtRPfTaOFg==</HostId></Error>")
+        try seed(
+            "error-no-such-key",
+            declaration + "<Error><Code>NoSuchKey</Code><Message>The resource you requested does not exist</Message>"
+                + "<Key>u/alice/0009</Key><RequestId>4442587FB7D0A2F9</RequestId></Error>")
+        try seed("error-slow-down", "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>")
+        try seed(
+            "error-signature",
+            "<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message>"
+                + "<StringToSign>AWS4-HMAC-SHA256\n20261202T074143Z\n20261202/us-east-1/s3/aws4_request\nabc</StringToSign></Error>")
+        try seed("error-code-injection", "<Error><Code>NoSuchKey&#10;admin: true &lt;script&gt;</Code></Error>")
+        try seed("error-html-proxy", "<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>")
+        try seed("near-doctype-entity", "<!DOCTYPE Error [<!ENTITY x \"NoSuchKey\">]><Error><Code>&x;</Code></Error>")
+        try seed("near-mismatched-close", "<Error><Code>NoSuchKey</Error></Code>")
+        try seed("near-unclosed", "<ListBucketResult><Contents><Key>k")
+        try seed("attributes-with-gt", "<Error a=\"x>y\" b='&amp;'><Code xml:lang=\"en\">AccessDenied</Code></Error>")
+        try seed("deep-32", String(repeating: "<a>", count: 32) + String(repeating: "</a>", count: 32))
+        try seed("near-deep-33", String(repeating: "<a>", count: 33) + String(repeating: "</a>", count: 33))
+        try seed("references", "<T>&#x1F600;&#65;&#x10FFFF;&lt;&gt;&amp;&quot;&apos;<![CDATA[]]>&#x+41;&#1;</T>")
+        try seed("near-reference-nul", "<T>&#x0;</T>")
+        try seed("near-reference-surrogate", "<T>&#xD800;</T>")
+        try seed("timestamp-iso8601", "2026-12-02T07:41:43.000Z")
+        try seed("timestamp-iso8601-leap-second", "2016-12-31T23:59:60.999999999Z")
+        try seed("timestamp-http-date", "Wed, 02 Dec 2026 07:41:43 GMT")
+        try seed("timestamp-http-date-leap-year", "Thu, 29 Feb 2024 00:00:00 GMT")
     }
 }
