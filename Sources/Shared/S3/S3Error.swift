@@ -62,7 +62,7 @@ public enum S3Error: Error, Sendable, Equatable, CustomStringConvertible {
     var isRetryable: Bool {
         switch self {
         case .slowDown, .unavailable: true
-        case .server(let status, _): status == 500 || status == 503
+        case .server(let status, _): [500, 502, 503, 504].contains(status)
         default: false
         }
     }

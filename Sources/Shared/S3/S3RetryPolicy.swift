@@ -1,5 +1,6 @@
 /// How often, and for how long, ``S3Client`` tries a request again after a failure that may be
-/// transient: HTTP 500 and 503, the `SlowDown` error, and connection failures or timeouts.
+/// transient: HTTP 500, 502, 503 and 504 (a store's own errors and those of a proxy or load
+/// balancer in front of it), the `SlowDown` error, and connection failures or timeouts.
 /// Everything else (a 4xx, a malformed answer) fails at once: sending it again gets the same answer.
 ///
 /// Waits are exponential with full jitter (a uniformly random wait between zero and the capped

@@ -51,7 +51,8 @@ struct NodeError: APIErrorConvertible, Sendable, CustomStringConvertible {
             api = APIError(.internalServerError, code: .storageFailure, "the node's storage failed; see the node log")
         case .unavailable:
             api = .unavailable(
-                "the node's metadata store cannot be reached in time; nothing was changed; retry later", retryAfterSeconds: 5,
+                "the node's metadata store cannot be reached in time; retry later (a PUT or DELETE answered so may have "
+                    + "been applied or not; sending it again is safe)", retryAfterSeconds: 5,
                 code: .storeUnavailable)
         case .integrity:
             api = APIError(

@@ -63,7 +63,20 @@ struct ObjectRoutes: Sendable {
     }
 
     private func get(_ request: Request, _ context: SplitKeyRequestContext, headOnly: Bool) async throws -> Response {
-        let found = try await objects.find(caller: try context.requirePeer(), rawKey: try rawKey(request))
+        let (caller, key) = (try context.requirePeer(), try rawKey(request))
+        let rangeHeader = request.headers[.range]
+        let found: ObjectService.Found
+        let range: Range<Int64>?
+        let content: ObjectContent?
+        if headOnly {
+            found = try await objects.find(caller: caller, rawKey: key)
+            range = try ByteRange.parse(rangeHeader, size: found.record.size)
+            content = nil
+        } else {
+            let opened = try await objects.read(
+                caller: caller, rawKey: key, range: { size in try ByteRange.parse(rangeHeader, size: size) }, logger: context.logger)
+            (found, range, content) = (opened.found, opened.range, opened.content)
+        }
         let record = found.record
         var headers: HTTPFields = [
             .contentType: "application/octet-stream",
@@ -71,17 +84,15 @@ struct ObjectRoutes: Sendable {
             .lastModified: HTTPDate.string(record.createdAt),
             .acceptRanges: "bytes",
         ]
-        let range = try ByteRange.parse(request.headers[.range], size: record.size)
         let wanted = range ?? 0..<record.size
         headers[.contentLength] = String(wanted.count)
         if let range {
             headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(record.size)"
         }
         let status: HTTPResponse.Status = range == nil ? .ok : .partialContent
-        if headOnly {
+        guard let content else {
             return Response(status: status, headers: headers, body: .init())
         }
-        let content = try await objects.content(of: found, range: wanted, logger: context.logger)
         let body = ResponseBody(contentLength: content.length) { writer in
             try await content.stream { try await writer.write(ByteBuffer(bytes: $0)) }
             try await writer.finish(nil)

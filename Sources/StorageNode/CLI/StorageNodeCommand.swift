@@ -26,7 +26,17 @@ struct Serve: AsyncParsableCommand {
             try await StorageNodeDaemon.run(configPath: config)
         } catch {
             FileHandle.standardError.write(Data("storagenode: cannot start: \(error)\n".utf8))
-            throw ExitCode(78)
+            throw ExitCode(Self.exitStatus(for: error))
         }
+    }
+
+    /// 69 (EX_UNAVAILABLE) when a shared store the node needs did not answer at start: the
+    /// unit restarts it after `RestartSec` until the database is back. 78 (EX_CONFIG) for
+    /// everything else (a bad config, certificate or schema), which `RestartPreventExitStatus=78`
+    /// keeps from looping.
+    static func exitStatus(for error: any Error) -> Int32 {
+        if case .unavailable = error as? StorageError { return 69 }
+        if case .unavailable = error as? BlobStoreError { return 69 }
+        return 78
     }
 }

@@ -9,8 +9,14 @@ struct S3BlobConfig: Sendable {
 
     static let knownKeys: Set<String> = [
         "blobs.s3.endpoint", "blobs.s3.bucket", "blobs.s3.region", "blobs.s3.credentialsFile", "blobs.s3.addressing",
-        "blobs.s3.ca", "blobs.s3.prefix", "blobs.s3.partSize",
+        "blobs.s3.ca", "blobs.s3.prefix", "blobs.s3.partSize", "blobs.s3.timeout", "blobs.s3.retries",
     ]
+
+    /// The default `blobs.s3.timeout` in seconds: the budget of one blob store call, every retry
+    /// and wait included.
+    static let defaultTimeout = 10
+    /// The default `blobs.s3.retries`: retries of one call after a transient failure.
+    static let defaultRetries = 4
 
     /// Longest `blobs.s3.prefix`, in UTF-8 bytes: leaves room in S3's 1024-byte keys for names.
     static let maximumPrefixLength = 512
@@ -36,6 +42,10 @@ struct S3BlobConfig: Sendable {
                 "'\(prefix)' is not a key prefix: at most \(maximumPrefixLength) bytes, no leading '/', no control characters")
         }
         let partSize = try source.int("blobs.s3.partSize", default: S3BlobStore.defaultPartSize, range: S3BlobStore.partSizes)
+        // One budget per call, retries included: what a client waits at most for a 503 when the
+        // store is down, and so what `keyService.timeout`-like settings in front must exceed.
+        let timeout = try source.int("blobs.s3.timeout", default: defaultTimeout, range: 1...600)
+        let retries = try source.int("blobs.s3.retries", default: defaultRetries, range: 0...20)
         let credentials: SigV4Credentials
         do {
             credentials = try S3Credentials.load(file: source.path("blobs.s3.credentialsFile"), environment: environment)
@@ -46,7 +56,8 @@ struct S3BlobConfig: Sendable {
             let settings = try S3Settings(
                 endpoint: endpoint, bucket: try source.requiredString("blobs.s3.bucket"),
                 region: source.string("blobs.s3.region", default: "us-east-1"), credentials: credentials,
-                addressing: addressing, caFile: source.path("blobs.s3.ca"))
+                addressing: addressing, caFile: source.path("blobs.s3.ca"),
+                retry: S3RetryPolicy(maximumRetries: retries, totalTime: .seconds(timeout)))
             return S3BlobConfig(settings: settings, prefix: prefix, partSize: partSize)
         } catch let error as S3SettingsError {
             throw .invalid(key(for: error), path, error.description)

@@ -83,7 +83,7 @@ struct StorageNodeConfig: Sendable {
         let blobBackend = try BlobStoreFactory.backend(source.string("blobs.backend", default: "folder"), configPath: path)
         // The s3 keys are read (and their credentials file checked) only for the s3 backend.
         let blobS3 = blobBackend == .s3 ? try S3BlobConfig.load(source, path: path, environment: environment) : nil
-        return StorageNodeConfig(
+        let config = StorageNodeConfig(
             host: source.string("listen.host", default: "127.0.0.1"),
             port: try source.int("listen.port", default: 9443, range: 0...65535),
             region: region,
@@ -114,6 +114,25 @@ struct StorageNodeConfig: Sendable {
             metricsHost: source.string("metrics.host", default: "127.0.0.1"),
             metricsPort: source.raw("metrics.port") == nil ? nil : try source.int("metrics.port", default: 0, range: 0...65535)
         )
+        try config.checkPartsCoverLargestObject(path: path)
+        return config
+    }
+
+    /// A multipart upload has at most 10000 parts, so on `s3` the largest sealed object must fit
+    /// in 10000 x `blobs.s3.partSize`; refused at start rather than after 10000 parts of a PUT.
+    func checkPartsCoverLargestObject(path: String) throws(ConfigurationError) {
+        guard let s3 = blobS3 else { return }
+        let header = ObjectHeader.fresh(segmentSize: segmentSize, dataKeyID: 0)
+        let largest = header.blobSize(plaintextSize: maxObjectSize)
+        let capacity = Int64(S3MultipartUpload.partNumbers.upperBound) * Int64(s3.partSize)
+        guard largest <= capacity else {
+            let needed = (largest + Int64(S3MultipartUpload.partNumbers.upperBound) - 1) / Int64(S3MultipartUpload.partNumbers.upperBound)
+            throw .invalid(
+                "blobs.s3.partSize", path,
+                "\(s3.partSize) bytes per part cannot hold an object of limits.maxObjectSize (\(maxObjectSize) bytes) in "
+                    + "\(S3MultipartUpload.partNumbers.upperBound) parts; raise blobs.s3.partSize to at least \(needed) or lower limits.maxObjectSize"
+            )
+        }
     }
 
     /// Most replicas `keyService.urls` may list.

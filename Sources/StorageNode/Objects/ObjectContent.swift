@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import Shared
+import Synchronization
 
 /// The plaintext of one read, opened and ready to stream, with its first segment already
 /// verified.
@@ -10,70 +11,83 @@ import Shared
 /// out; damage further in ends ``stream(to:)`` with an error before the altered segment, so the
 /// answer stops short of its announced length and no unverified plaintext ever leaves.
 ///
-/// The blob store is asked only for the sealed segments the range needs: the first in one read,
-/// the rest in one more ranged read, taken a segment at a time (memory: about one segment).
+/// The sealed segments come from one read the caller opened (``ObjectService`` asks the blob
+/// store only for the segments the range needs), taken a segment at a time (memory: about one
+/// segment).
 struct ObjectContent: Sendable {
     /// The plaintext bytes served, of the whole object.
     let range: Range<Int64>
     private let segments: ClosedRange<Int64>
     private let opener: ObjectOpener
-    private let blobs: any BlobStore
-    private let blobName: String
     private let first: [UInt8]
+    private let rest: Handoff
     private let key: String
     private let logger: Logger
 
+    /// Moves the open read from the task that verified the first segment to the one that writes
+    /// the answer's body, once: the reader is not Sendable, and the mutex makes whoever takes it
+    /// its only user.
+    private final class Handoff: Sendable {
+        private let slot: Mutex<SealedReader?>
+
+        init(_ reader: consuming sending SealedReader) {
+            slot = Mutex(reader)
+        }
+
+        func take() -> sending SealedReader? {
+            slot.withLock { reader -> sending SealedReader? in
+                let taken = reader
+                reader = nil
+                return taken
+            }
+        }
+    }
+
+    /// `reader` starts at the sealed bytes of `segments.lowerBound` and holds those of every
+    /// segment through `segments.upperBound`.
     init(
         range: Range<Int64>,
         segments: ClosedRange<Int64>,
         opener: ObjectOpener,
-        blobs: any BlobStore,
-        blobName: String,
+        reader: consuming sending SealedReader,
         key: String,
         logger: Logger
     ) async throws {
         self.range = range
         self.segments = segments
         self.opener = opener
-        self.blobs = blobs
-        self.blobName = blobName
         self.key = key
         self.logger = logger
         let index = segments.lowerBound
-        let sealed: ByteBuffer
+        let sealed: [UInt8]
         do {
-            sealed = try await blobs.readAll(name: blobName, range: Self.sealedBytes(opener, index...index))
+            sealed = try await reader.take(opener.sealedRange(segment: index).length, what: "segment \(index)")
         } catch {
             throw Self.failure(error, key: key, logger: logger)
         }
-        first = try Self.open(index, Array(buffer: sealed), opener, key: key, logger: logger)
+        first = try Self.open(index, sealed, opener, key: key, logger: logger)
+        rest = Handoff(reader)
     }
 
     /// Bytes in ``range``.
     var length: Int { Int(range.count) }
 
     /// Gives `write` the bytes of ``range`` in order, one verified segment's worth at a time.
+    /// Runs once: the read it continues is used up by it.
     func stream(to write: (ArraySlice<UInt8>) async throws -> Void) async throws {
         try await emit(segments.lowerBound, first, write)
         guard segments.upperBound > segments.lowerBound else { return }
-        let rest = (segments.lowerBound + 1)...segments.upperBound
-        var pending = ByteBuffer()
-        do {
-            let chunks = try await blobs.read(name: blobName, range: Self.sealedBytes(opener, rest))
-            for index in rest {
-                let length = opener.sealedRange(segment: index).length
-                while pending.readableBytes < length {
-                    guard var chunk = try await chunks.next() else {
-                        throw BlobStoreError.io("blob \(blobName) ended before segment \(index) was whole")
-                    }
-                    pending.writeBuffer(&chunk)
-                }
-                let sealed = pending.readBytes(length: length)!
-                pending.discardReadBytes()
-                try await emit(index, try Self.open(index, sealed, opener, key: key, logger: logger), write)
+        guard let reader = rest.take() else {
+            throw Self.failure(.io("the content of '\(key)' was streamed twice"), key: key, logger: logger)
+        }
+        for index in (segments.lowerBound + 1)...segments.upperBound {
+            let sealed: [UInt8]
+            do {
+                sealed = try await reader.take(opener.sealedRange(segment: index).length, what: "segment \(index)")
+            } catch {
+                throw Self.failure(error, key: key, logger: logger)
             }
-        } catch let error as BlobStoreError {
-            throw Self.failure(error, key: key, logger: logger)
+            try await emit(index, try Self.open(index, sealed, opener, key: key, logger: logger), write)
         }
     }
 
@@ -85,7 +99,7 @@ struct ObjectContent: Sendable {
     }
 
     /// Where the sealed bytes of `segments` lie in the blob (segments are stored back to back).
-    private static func sealedBytes(_ opener: ObjectOpener, _ segments: ClosedRange<Int64>) -> Range<Int64> {
+    static func sealedBytes(_ opener: ObjectOpener, _ segments: ClosedRange<Int64>) -> Range<Int64> {
         let first = opener.sealedRange(segment: segments.lowerBound)
         let last = opener.sealedRange(segment: segments.upperBound)
         return first.offset..<(last.offset + Int64(last.length))
@@ -102,9 +116,10 @@ struct ObjectContent: Sendable {
         }
     }
 
-    /// A read the blob store failed: a blob gone since its size was read was removed behind
-    /// the node's back (an integrity failure of the object); anything else is the store's.
-    private static func failure(_ error: BlobStoreError, key: String, logger: Logger) -> NodeError {
+    /// A read the blob store failed once it had started: a blob gone or cut short meanwhile was
+    /// removed or altered behind the node's back (an integrity failure of the object); anything
+    /// else is the store's.
+    static func failure(_ error: BlobStoreError, key: String, logger: Logger) -> NodeError {
         if case .missing = error {
             logger.error("object failed its integrity check", metadata: ["key": "\(key)", "error": "\(error)"])
             return integrityFailure(key: key)

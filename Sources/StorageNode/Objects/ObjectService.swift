@@ -104,9 +104,20 @@ struct ObjectService: Sendable {
         do {
             replaced = try await metadata.put(record)
         } catch {
-            // No row names the blob; if this delete fails too, the collector removes it.
-            try? await blobs.delete(name: name)
-            logger.error("metadata commit failed", metadata: ["key": "\(key)", "error": "\(error)"])
+            if case .unavailable = error {
+                // Cut off by the deadline or a lost connection: the database may still have
+                // applied the commit, and then its row names this blob. Deleting it could leave
+                // a row without its blob; keeping it costs at most an orphan, which the collector
+                // removes (only if no row names it) once past its grace.
+                logger.error(
+                    "metadata commit outcome unknown; the blob is kept for the collector",
+                    metadata: ["key": "\(key)", "blob": "\(name)", "error": "\(error)"])
+            } else {
+                // The commit failed: no row names the blob. If this delete fails too, the
+                // collector removes it.
+                try? await blobs.delete(name: name)
+                logger.error("metadata commit failed", metadata: ["key": "\(key)", "error": "\(error)"])
+            }
             throw NodeError(error)
         }
         if let replaced { await removeBlob(replaced.blobName, logger) }
@@ -128,9 +139,61 @@ struct ObjectService: Sendable {
         return Found(user: user, key: key, record: record)
     }
 
+    /// What a GET needs: the object's row, the range asked for (nil: all of it) and the content,
+    /// opened and with its first segment verified.
+    struct Opened: Sendable {
+        let found: Found
+        let range: Range<Int64>?
+        let content: ObjectContent
+    }
+
+    /// Thrown by ``content(of:range:logger:)`` when the blob a row named is gone and the row
+    /// changed meanwhile: another write (through this node or another) replaced or deleted the
+    /// object between the row's read and the blob's. Not a failure of the object.
+    struct Superseded: Error {
+        /// The object's row now; nil when it was deleted.
+        let current: Found?
+    }
+
+    /// How often ``read(caller:rawKey:range:logger:)`` starts over after ``Superseded``.
+    static let maximumRereads = 3
+
+    /// A GET: finds the object, `range` turns its size into the range asked for (it throws for a
+    /// range that does not fit), and its content is opened. An object replaced or deleted
+    /// while it is opened is read again from its new row (at most ``maximumRereads`` times), so
+    /// a GET racing an overwrite answers the old or the new object whole, or 404 after a delete,
+    /// never an integrity error.
+    func read(
+        caller: PeerIdentity, rawKey: Substring, range: (Int64) throws -> Range<Int64>?, logger: Logger
+    ) async throws -> Opened {
+        var found = try await find(caller: caller, rawKey: rawKey)
+        for _ in 0...Self.maximumRereads {
+            let wanted = try range(found.record.size)
+            do {
+                return Opened(
+                    found: found, range: wanted,
+                    content: try await content(of: found, range: wanted ?? 0..<found.record.size, logger: logger))
+            } catch let superseded as Superseded {
+                guard let current = superseded.current else {
+                    throw APIError.notFound("no object '\(found.key)'", code: .noSuchObject)
+                }
+                logger.debug("object replaced while opened; reading its new row", metadata: ["key": "\(found.key)"])
+                found = current
+            }
+        }
+        throw APIError.unavailable(
+            "the object '\(found.key)' was replaced \(Self.maximumRereads + 1) times while it was being read; retry later",
+            retryAfterSeconds: 1, code: .storeUnavailable)
+    }
+
     /// The plaintext bytes `range` of a found object: gets its data key, opens its blob, checks
     /// the blob's header against the metadata row and verifies the first segment to send, so
     /// damage there fails here, before any answer starts.
+    ///
+    /// Store requests: one when the range starts in the first segment (a whole GET: the blob's
+    /// size, header and the sealed segments in one read, sized from the node's
+    /// `objects.segmentSize`), two otherwise (size and header, then the segments), or when the
+    /// blob was written with another segment size.
     func content(of found: Found, range: Range<Int64>, logger: Logger) async throws -> ObjectContent {
         let (user, key, record) = (found.user, found.key, found.record)
         let dataKey = try await dataKeys.forRead(user: user, dataKeyID: record.dataKeyID)
@@ -142,38 +205,75 @@ struct ObjectService: Sendable {
         } catch {
             throw NodeError(error)
         }
-        let blobSize: Int64
-        let headerBytes: ByteBuffer
+        let guess = Self.expectedBytes(range: range, size: record.size, segmentSize: segmentSize)
+        let start: BlobStart
         do {
-            blobSize = try await blobs.size(of: blobName)
-            headerBytes = try await blobs.readAll(name: blobName, range: 0..<min(blobSize, Int64(ObjectHeader.encodedSize)))
+            start = try await blobs.readStart(name: blobName, length: guess)
         } catch .missing {
-            // The metadata names a blob that is not there: metadata or blobs were altered or
-            // lost. That is an integrity failure of this object, not a failing store.
-            throw NodeError.integrity("the stored object '\(key)' has no blob under the name its metadata records")
+            throw try await missingBlob(found, logger: logger)
         } catch {
             throw NodeError(error)
         }
+        var reader = SealedReader(start.chunks, blobName: blobName)
         let opener: ObjectOpener
         do {
-            let header = try ObjectHeader(encoded: Array(buffer: headerBytes))
+            let headerBytes = try await reader.take(min(Int(start.size), ObjectHeader.encodedSize), what: "its header")
+            let header = try ObjectHeader(encoded: headerBytes)
             guard header.dataKeyID == UInt64(record.dataKeyID) else { throw ObjectFormatError.integrity(segment: 0) }
             opener = try ObjectOpener(
                 dataKey: dataKey,
                 header: header,
-                blobSize: blobSize,
+                blobSize: start.size,
                 userID: user,
                 objectKey: key,
                 expectedWriteID: record.writeID
             )
             guard opener.plaintextSize == record.size else { throw ObjectFormatError.truncated }
+        } catch let error as BlobStoreError {
+            throw ObjectContent.failure(error, key: key, logger: logger)
         } catch {
             logger.error("object failed its integrity check", metadata: ["key": "\(key)", "error": "\(error)"])
             throw ObjectContent.integrityFailure(key: key)
         }
         let segments: ClosedRange<Int64> = record.size == 0 ? 0...0 : try opener.segments(covering: range)
-        return try await ObjectContent(
-            range: range, segments: segments, opener: opener, blobs: blobs, blobName: blobName, key: key, logger: logger)
+        let sealed = ObjectContent.sealedBytes(opener, segments)
+        if sealed != Int64(ObjectHeader.encodedSize)..<guess {
+            // The first read does not hold exactly these segments (a range further in, or a
+            // blob of another segment size): read them on their own.
+            do {
+                reader = SealedReader(try await blobs.read(name: blobName, range: sealed), blobName: blobName)
+            } catch .missing {
+                throw try await missingBlob(found, logger: logger)
+            } catch {
+                throw ObjectContent.failure(error, key: key, logger: logger)
+            }
+        }
+        return try await ObjectContent(range: range, segments: segments, opener: opener, reader: reader, key: key, logger: logger)
+    }
+
+    /// How many bytes from the blob's start a read of `range` needs if the blob was written
+    /// with `segmentSize`: through the last segment the range touches when it starts in the
+    /// first segment, else only the header.
+    static func expectedBytes(range: Range<Int64>, size: Int64, segmentSize: Int) -> Int64 {
+        let headerSize = Int64(ObjectHeader.encodedSize)
+        let segment = Int64(segmentSize)
+        guard range.lowerBound < segment || size == 0 else { return headerSize }
+        let lastSegment = range.isEmpty ? 0 : (range.upperBound - 1) / segment
+        let throughLast = headerSize + (lastSegment + 1) * (segment + Int64(AES256GCM.tagSize))
+        return min(throughLast, ObjectHeader.fresh(segmentSize: segmentSize, dataKeyID: 0).blobSize(plaintextSize: size))
+    }
+
+    /// The blob `found` names is not there. If the row still names it, the metadata or the
+    /// blobs were altered or lost: an integrity failure of this object, not a failing store. If
+    /// the row changed, a write replaced or deleted the object meanwhile: ``Superseded``.
+    private func missingBlob(_ found: Found, logger: Logger) async throws -> any Error {
+        let current = try await storage { () async throws(StorageError) in try await metadata.object(user: found.user, key: found.key) }
+        guard let current, current.blobName == found.record.blobName else {
+            return Superseded(current: current.map { Found(user: found.user, key: found.key, record: $0) })
+        }
+        logger.error(
+            "object failed its integrity check: its blob is missing", metadata: ["key": "\(found.key)", "blob": "\(current.blobName)"])
+        return NodeError.integrity("the stored object '\(found.key)' has no blob under the name its metadata records")
     }
 
     /// Removes an object: its metadata row first (the moment it is gone), then its blob.

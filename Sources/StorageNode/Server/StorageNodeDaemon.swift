@@ -56,7 +56,7 @@ enum StorageNodeDaemon {
 
         let connections = ConnectionRegistry()
         let router = DaemonHost.makeRouter(connections: connections)
-        let health = NodeHealth(metadata: metadata, keyService: keyService)
+        let health = NodeHealth(metadata: metadata, blobs: blobs, keyService: keyService)
         router.get(RouterPath(StorageNodeAPI.Path.health)) { _, context in try await health.response(logger: context.logger) }
         let objects = ObjectService(
             metadata: metadata,

@@ -31,6 +31,12 @@ protocol BlobStore: Sendable {
     /// `.io`. A missing blob is `.missing` here, before any chunk.
     func read(name: String, range: Range<Int64>) async throws(BlobStoreError) -> any BlobChunks
 
+    /// The committed size of blob `name` and its first `min(length, size)` bytes, in order, from
+    /// one read (one ranged GET on S3): for a reader that learns the blob's layout from its first
+    /// bytes, so that reading a whole small object costs one request, not a size, a header and
+    /// a body. `length` must not be negative. A missing blob is `.missing` here, before any chunk.
+    func readStart(name: String, length: Int64) async throws(BlobStoreError) -> BlobStart
+
     /// The committed size of blob `name` in bytes; `.missing` if there is none.
     func size(of name: String) async throws(BlobStoreError) -> Int64
 
@@ -68,6 +74,15 @@ protocol BlobChunks: AnyObject {
     /// The next chunk (never empty, at most ``BlobStoreLimits/maximumChunkSize`` bytes), or nil
     /// after the last.
     func next() async throws(BlobStoreError) -> ByteBuffer?
+}
+
+/// What ``BlobStore/readStart(name:length:)`` found: the blob's size and the chunks of its
+/// first bytes.
+struct BlobStart {
+    /// The blob's whole committed size.
+    let size: Int64
+    /// Bytes `0..<min(length, size)`.
+    let chunks: any BlobChunks
 }
 
 /// One entry of a blob listing.

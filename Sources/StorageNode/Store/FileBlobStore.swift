@@ -69,6 +69,23 @@ struct FileBlobStore: BlobStore {
         return FileBlobChunks(fd: fd, path: path, range: range)
     }
 
+    func readStart(name: String, length: Int64) async throws(BlobStoreError) -> BlobStart {
+        guard length >= 0 else { throw .io("a read of the first \(length) bytes of blob \(name)") }
+        let path = try path(of: name)
+        let (fd, size) = try await Self.offload { () throws(BlobStoreError) in
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw errno == ENOENT ? .missing(name) : Self.error("open \(path)") }
+            var st = stat()
+            guard fstat(fd, &st) == 0 else {
+                let error = Self.error("stat \(path)")
+                close(fd)
+                throw error
+            }
+            return (fd, Int64(st.st_size))
+        }
+        return BlobStart(size: size, chunks: FileBlobChunks(fd: fd, path: path, range: 0..<min(length, size)))
+    }
+
     func size(of name: String) async throws(BlobStoreError) -> Int64 {
         let path = try path(of: name)
         return try await Self.offload { () throws(BlobStoreError) in

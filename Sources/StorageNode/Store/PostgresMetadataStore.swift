@@ -25,7 +25,9 @@ final class PostgresMetadataStore: MetadataStore {
             try await PostgresMetadataMigrations.migrator.prepare(store.pool, migrate: migrate)
         } catch {
             await store.close()
-            throw .metadata(error.description)
+            // A database that does not answer yet (a boot where it starts later) is worth
+            // starting again for; a wrong schema is not.
+            throw map(error)
         }
         return store
     }

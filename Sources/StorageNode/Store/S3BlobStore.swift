@@ -81,6 +81,24 @@ final class S3BlobStore: BlobStore {
         return S3BlobChunks(stream: stream)
     }
 
+    func readStart(name: String, length: Int64) async throws(BlobStoreError) -> BlobStart {
+        let key = try key(of: name)
+        guard length >= 0 else { throw .io("a read of the first \(length) bytes of blob \(name)") }
+        if length > 0 {
+            // S3 cuts the range at the object's end and names the whole size in Content-Range.
+            do {
+                let stream = try await client.getObject(key: key, range: 0..<length)
+                let size = stream.objectSize
+                return BlobStart(size: size, chunks: S3BlobChunks(stream: stream))
+            } catch .invalidRange {
+                // A range starting at 0 is unsatisfiable only for an empty object.
+            } catch {
+                throw Self.mapped(error, name: name)
+            }
+        }
+        return BlobStart(size: try await size(of: name), chunks: S3BlobChunks(stream: nil))
+    }
+
     func size(of name: String) async throws(BlobStoreError) -> Int64 {
         let key = try key(of: name)
         do {
