@@ -58,6 +58,41 @@ struct BlobStoreContractTests {
         }
     }
 
+    /// `readStart` gives the whole size and the first bytes, cut at the blob's end, in one read.
+    @Test(arguments: backends)
+    func readStartGivesTheSizeAndTheFirstBytes(_ backend: BlobStoreBackend) async throws {
+        try await withBlobStore(backend) { store in
+            let name = BlobName.make()
+            let bytes = RandomBytes.bytes(BlobStoreLimits.maximumChunkSize + 4_321)
+            let size = Int64(bytes.count)
+            try await Self.put(store, name, bytes, chunk: 200_000)
+            for length: Int64 in [0, 1, 72, 65_608, size - 1, size, size + 1, size * 3] {
+                let start = try await store.readStart(name: name, length: length)
+                #expect(start.size == size, "\(length)")
+                var got: [UInt8] = []
+                while let chunk = try await start.chunks.next() {
+                    #expect(chunk.readableBytes > 0 && chunk.readableBytes <= BlobStoreLimits.maximumChunkSize, "\(length)")
+                    got += Array(buffer: chunk)
+                }
+                #expect(got == Array(bytes.prefix(Int(min(length, size)))), "\(length)")
+            }
+            let empty = BlobName.make()
+            try await Self.put(store, empty, [], chunk: 1)
+            let start = try await store.readStart(name: empty, length: 100)
+            #expect(start.size == 0)
+            #expect(try await start.chunks.next() == nil)
+            let absent = BlobName.make()
+            for length: Int64 in [0, 100] {
+                do {
+                    _ = try await store.readStart(name: absent, length: length)
+                    Issue.record("readStart of an absent blob did not fail")
+                } catch {
+                    #expect(error as? BlobStoreError == .missing(absent))
+                }
+            }
+        }
+    }
+
     @Test(arguments: backends)
     func uncommittedAndAbortedUploadsLeaveNothing(_ backend: BlobStoreBackend) async throws {
         try await withBlobStore(backend) { store in

@@ -45,6 +45,7 @@ struct ScaleOutConfigTests {
         #expect(s3.settings.credentials.accessKeyID == "AKIDEXAMPLE")
         #expect(s3.prefix == "blobs/")
         #expect(s3.partSize == 8 << 20)
+        #expect(s3.settings.retry == S3RetryPolicy(maximumRetries: 4, totalTime: .seconds(10)))
     }
 
     @Test func everyS3KeyIsRead() async throws {
@@ -57,10 +58,34 @@ struct ScaleOutConfigTests {
         #expect(s3.partSize == 16 << 20)
     }
 
+    @Test func theRetryBudgetIsASetting() async throws {
+        let config = try await load(Self.s3 + "    timeout: 45\n    retries: 0\n")
+        let s3 = try #require(config.blobS3)
+        #expect(s3.settings.retry.totalTime == .seconds(45))
+        #expect(s3.settings.retry.maximumRetries == 0)
+    }
+
+    /// 10000 parts of `partSize` must hold the largest object, or the node does not start.
+    @Test func partsThatCannotHoldTheLargestObjectAreRefusedAtStart() async throws {
+        let tooBig = "limits:\n  maxObjectSize: \(10_000 * (5 << 20))\n"
+        do {
+            _ = try await load(Self.s3 + "    partSize: \(5 << 20)\n" + tooBig)
+            Issue.record("a part size too small for limits.maxObjectSize was accepted")
+        } catch {
+            #expect(error.description.contains("blobs.s3.partSize"), "\(error)")
+            #expect(error.description.contains("limits.maxObjectSize"), "\(error)")
+        }
+        // One part more per object fits; the folder store has no such bound.
+        _ = try await load(Self.s3 + "    partSize: \(6 << 20)\n" + tooBig)
+        _ = try await load(tooBig)
+    }
+
     @Test(arguments: [
         ("    addressing: dns\n", "blobs.s3.addressing"),
         ("    prefix: /abs\n", "blobs.s3.prefix"),
         ("    partSize: 1024\n", "blobs.s3.partSize"),
+        ("    timeout: 0\n", "blobs.s3.timeout"),
+        ("    retries: -1\n", "blobs.s3.retries"),
         ("    ca: /nonexistent/ca.pem\n", "blobs.s3.ca"),
     ])
     func aWrongS3ValueNamesItsKey(extra: String, key: String) async {

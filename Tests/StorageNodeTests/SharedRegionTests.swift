@@ -3,6 +3,7 @@ import Foundation
 import NIOHTTP1
 import Shared
 import SplitKeyTestSupport
+import Synchronization
 import Testing
 
 /// Several StorageNodes of one region on one bucket (SeaweedFS) and one database (PostgreSQL),
@@ -81,6 +82,96 @@ struct SharedRegionTests {
                 #expect(first.status == .ok && other.status == .ok, "\(key): \(first.status), \(other.status)")
                 #expect(first.body == other.body, "\(key): the two nodes serve different bodies")
                 #expect(acknowledged[key, default: []].contains(Array(first.body)), "\(key): not one whole acknowledged body")
+            }
+        }
+    }
+
+    /// A GET reads a key's row, then its blob; an overwrite or delete through the other node
+    /// between the two removes the blob the row named. Readers racing a writer must get the old
+    /// or the new object whole (or 404 after a delete), never an integrity error, with whole
+    /// reads and ranged reads further in (two store reads) alike.
+    @Test func getsRacingOverwritesAndDeletesThroughAnotherNodeGetWholeObjects() async throws {
+        try await withStorageNode(backend: Self.backend) { env in
+            let second = try await env.startExtraNode()
+            let key = "race/k"
+            let bodies = (0..<60).map { Self.body("v", $0, size: 140_000) }
+            let finished = Finished()
+            let writing = Task {
+                defer { finished.set() }
+                let client = try env.ks.freshClient("user-alice")
+                for (n, body) in bodies.enumerated() {
+                    let status = try await client.send(.PUT, env.objectURL(key), body: body).status
+                    #expect(status == .created || status == .ok, "PUT \(n): \(status)")
+                    if n % 10 == 9 {
+                        #expect(try await client.send(.DELETE, env.objectURL(key)).status == .noContent)
+                    }
+                }
+                try await client.shutdown()
+            }
+            let outcomes = try await withThrowingTaskGroup(of: [String: Int].self) { group in
+                for reader in 0..<3 {
+                    group.addTask {
+                        let client = try env.ks.freshClient("user-alice")
+                        var seen: [String: Int] = [:]
+                        while !finished.value, seen.values.reduce(0, +) < 400 {
+                            let ranged = reader == 2
+                            let answer = try await client.send(
+                                .GET, second.objectURL(key), headers: ranged ? [("Range", "bytes=70000-")] : [])
+                            switch answer.status {
+                            case .ok where !ranged:
+                                #expect(bodies.contains(Array(answer.body)), "a GET returned no whole written body")
+                            case .partialContent where ranged:
+                                #expect(
+                                    bodies.contains { Array($0[70_000...]) == Array(answer.body) }, "a ranged GET returned no written tail")
+                            case .notFound:
+                                break
+                            default:
+                                Issue.record(
+                                    "GET during overwrites: \(answer.status) \(String(decoding: answer.body.prefix(300), as: UTF8.self))")
+                            }
+                            seen["\(answer.status.code)", default: 0] += 1
+                        }
+                        try await client.shutdown()
+                        return seen
+                    }
+                }
+                return try await group.reduce(into: [String: Int]()) { all, part in all.merge(part, uniquingKeysWith: +) }
+            }
+            try await writing.value
+            print("GETs racing 60 overwrites and 6 deletes through the other node: \(outcomes.sorted { $0.key < $1.key })")
+        }
+    }
+
+    /// A commit the node gave up on (`metadata.timeout`) may still land: PostgreSQL finishes a
+    /// COMMIT it is running even when the client has left. The PUT answers 503; afterwards the
+    /// key reads back whole if the commit landed, or is absent, never a row without its blob.
+    @Test func aPutWhoseCommitOutcomeIsUnknownKeepsItsBlob() async throws {
+        try await withStorageNode(backend: Self.backend, nodeEnvironment: ["SPLITKEY_METADATA_TIMEOUT": "1"]) { env in
+            let alice = try env.ks.client("user-alice")
+            #expect(try await alice.send(.PUT, env.objectURL("warm"), body: [1, 2, 3]).status == .created)
+            // A deferred constraint trigger runs inside COMMIT: it holds the commit 3 s, past the
+            // node's 1 s deadline, and then the commit completes.
+            _ = try await env.storage.psql(
+                """
+                CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(3); RETURN NULL; END $$;
+                CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT OR UPDATE ON objects DEFERRABLE INITIALLY DEFERRED
+                    FOR EACH ROW EXECUTE FUNCTION slow_commit();
+                """)
+            let body = RandomBytes.bytes(100_000)
+            let put = try await alice.send(.PUT, env.objectURL("slow"), body: body)
+            #expect(put.status == .serviceUnavailable, "\(put.status)")
+            // DROP TRIGGER waits for the lock the slow commit holds, so the commit has ended.
+            _ = try await env.storage.psql("DROP TRIGGER slow_commit ON objects; DROP FUNCTION slow_commit();")
+            let row = try await env.storage.psql("SELECT count(*) FROM objects WHERE key = 'slow'")
+            let get = try await alice.send(.GET, env.objectURL("slow"))
+            print(
+                "PUT answered 503 at the deadline; the commit landed: \(row.trimmingCharacters(in: .whitespacesAndNewlines) == "1"); GET: \(get.status)"
+            )
+            if row.trimmingCharacters(in: .whitespacesAndNewlines) == "1" {
+                #expect(get.status == .ok, "the row landed but its object does not read: \(get.status)")
+                #expect(get.body == Data(body))
+            } else {
+                #expect(get.status == .notFound, "\(get.status)")
             }
         }
     }
@@ -221,4 +312,11 @@ struct SharedRegionTests {
         print("service resumed after \(ContinuousClock.now - started): \(status)")
         #expect(status == .ok, "the node did not recover by itself")
     }
+}
+
+/// Set once when a writer is done, read by the tasks racing it.
+private final class Finished: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var value: Bool { flag.load(ordering: .acquiring) }
+    func set() { flag.store(true, ordering: .releasing) }
 }

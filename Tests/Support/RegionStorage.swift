@@ -150,6 +150,13 @@ public final class RegionStorage: Sendable {
         try await client.deleteObject(key: Self.blobPrefix + name)
     }
 
+    /// Runs `sql` in the region's PostgreSQL database as its owner (fault injection: triggers,
+    /// locks); the answer's rows as psql prints them unaligned.
+    public func psql(_ sql: String) async throws -> String {
+        guard let postgres, let databaseURL else { throw TestFailure("the \(backend) backend has no PostgreSQL database") }
+        return try await postgres.psql(sql, database: Self.databaseName(databaseURL))
+    }
+
     /// Every stored wrapped data key with its user, read from the metadata store's table as an
     /// attacker with the database would.
     public func wrappedDataKeys() async throws -> [(user: String, wrapped: Data)] {
