@@ -15,6 +15,11 @@ import NIOSSL
 /// not counted. With several `--url`s, connection i goes to URL i mod N (round-robin), so one run
 /// spreads its load over several servers (KeyService replicas). The result is one JSON object on
 /// stdout.
+///
+/// An `http://` URL is sent over plain TCP (no certificate options needed for it); with
+/// `--sigv4 CREDENTIALS` every request is signed with AWS Signature Version 4 for its own path
+/// and time (``RequestSigner``), so the same client can load an S3 store that checks every
+/// signature, as the reference of the StorageNode-on-S3 rows.
 @main
 struct LoadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,7 +29,8 @@ struct LoadCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("url"),
-        help: "https://HOST:PORT/PATH; {n} in the path becomes a per-request sequence number. Repeatable: connections are spread round-robin over the URLs."
+        help:
+            "https://HOST:PORT/PATH; {n} in the path becomes a per-request sequence number. Repeatable: connections are spread round-robin over the URLs."
     )
     var urls: [String]
 
@@ -49,14 +55,26 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Seconds of load before measuring starts.")
     var warmup: Double = 1
 
-    @Option(help: "Client certificate chain (PEM).")
-    var cert: String
+    @Option(help: "Client certificate chain (PEM); required for https:// URLs.")
+    var cert: String?
 
-    @Option(help: "Client private key (PEM).")
-    var key: String
+    @Option(help: "Client private key (PEM); required for https:// URLs.")
+    var key: String?
 
-    @Option(help: "CA certificate the server's chain must lead to (PEM).")
-    var ca: String
+    @Option(help: "CA certificate the server's chain must lead to (PEM); required for https:// URLs.")
+    var ca: String?
+
+    @Option(
+        name: .customLong("sigv4"),
+        help: "Sign every request with AWS SigV4 using this file's 'ACCESS_KEY_ID SECRET' line (S3: path-style URLs, no query)."
+    )
+    var sigv4Credentials: String?
+
+    @Option(name: .customLong("sigv4-region"), help: "SigV4 signing region.")
+    var sigv4Region: String = "us-east-1"
+
+    @Option(name: .customLong("sigv4-service"), help: "SigV4 service name.")
+    var sigv4Service: String = "s3"
 
     @Option(help: "Name the server certificate must carry (default: the URL's host).")
     var serverName: String?
@@ -72,6 +90,12 @@ struct LoadCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard !urls.isEmpty else { throw ValidationError("at least one --url is required") }
+        if urls.contains(where: { $0.hasPrefix("https://") }), cert == nil || key == nil || ca == nil {
+            throw ValidationError("--cert, --key and --ca are required for https:// URLs")
+        }
+        if sigv4Credentials != nil, urls.contains(where: { $0.contains("?") }) {
+            throw ValidationError("--sigv4 signs paths without a query; drop the '?...' from --url")
+        }
     }
 
     mutating func run() async throws {
@@ -79,14 +103,17 @@ struct LoadCommand: AsyncParsableCommand {
         let body = try bodyFile.map { try Data(contentsOf: URL(fileURLWithPath: $0)) } ?? Data()
         let extraHeaders = try headers.map(Self.parseHeader)
 
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.minimumTLSVersion = .tlsv13
-        tls.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
-        tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
-        tls.trustRoots = .file(ca)
-        let sslContext = try NIOSSLContext(configuration: tls)
+        var sslContext: NIOSSLContext?
+        if targets.contains(where: \.tls), let cert, let key, let ca {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.minimumTLSVersion = .tlsv13
+            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
+            tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+            tls.trustRoots = .file(ca)
+            sslContext = try NIOSSLContext(configuration: tls)
+        }
 
-        let plan = LoadPlan(
+        var plan = LoadPlan(
             targets: targets,
             serverName: serverName,
             method: method,
@@ -97,6 +124,9 @@ struct LoadCommand: AsyncParsableCommand {
             measured: .nanoseconds(Int64(duration * 1e9)),
             maxRequests: requests
         )
+        if let sigv4Credentials {
+            plan.signer = try RequestSigner(credentialsFile: sigv4Credentials, region: sigv4Region, service: sigv4Service, body: body)
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         let result: LoadResult
         do {

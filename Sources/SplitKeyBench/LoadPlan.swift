@@ -15,6 +15,8 @@ struct LoadPlan: Sendable {
     let measured: TimeAmount
     /// 0 means bounded by time only.
     let maxRequests: Int
+    /// `--sigv4`: every request signed afresh (its path and time); nil: sent as given.
+    var signer: RequestSigner? = nil
 
     func target(connection: Int) -> TargetURL { targets[connection % targets.count] }
 }

@@ -21,7 +21,7 @@ struct LoadReport: Encodable {
         self.label = label
         method = plan.method
         // Several URLs (round-robin): separated by spaces.
-        url = plan.targets.map { "https://\($0.host):\($0.port)\($0.pathTemplate)" }.joined(separator: " ")
+        url = plan.targets.map { "\($0.scheme)://\($0.host):\($0.port)\($0.pathTemplate)" }.joined(separator: " ")
         self.connections = connections
         requests = result.measuredRequests
         errors = result.errors
