@@ -119,6 +119,8 @@ let package = Package(
         .executableTarget(
             name: "SplitKeyBench",
             dependencies: [
+                "Shared",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

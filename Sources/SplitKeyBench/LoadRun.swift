@@ -64,7 +64,7 @@ struct LoadRun: Sendable {
                 head.headers.add(name: "content-length", value: String(body.readableBytes))
                 for (name, value) in plan.headers { head.headers.add(name: name, value: value) }
                 if let signer = plan.signer {
-                    for (name, value) in signer.headers(method: plan.method, path: path, host: hostHeader) {
+                    for (name, value) in try signer.headers(method: plan.method, path: path, host: hostHeader) {
                         head.headers.add(name: name, value: value)
                     }
                 }

@@ -11,104 +11,6 @@ import Testing
 /// status and code, never a 500, and both daemons keep serving afterwards.
 @Suite(.serialized)
 struct HTTPBadInputTests {
-    /// `send EOF_WAIT FILE...`: per file, one connection, the file's bytes, one response read,
-    /// then up to EOF_WAIT seconds for the server to close. `slow N CAP`: N TLS connections trickling a
-    /// request head one byte a second. `silent N CAP`: N TCP connections that never finish
-    /// the TLS handshake. Both report when the server closed each connection (or "open" at CAP).
-    static let rawClient = """
-        import json, socket, ssl, sys, threading, time
-        port, ca, cert, key, mode = sys.argv[1:6]
-        args = sys.argv[6:]
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-        ctx.load_verify_locations(ca)
-        ctx.load_cert_chain(cert, key)
-        ctx.set_alpn_protocols(["http/1.1"])
-        def connect():
-            return ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(port)), timeout=30), server_hostname="localhost")
-        def read_response(tls):
-            data = b""
-            while b"\\r\\n\\r\\n" not in data:
-                chunk = tls.recv(65536)
-                if not chunk:
-                    return None
-                data += chunk
-            head, _, body = data.partition(b"\\r\\n\\r\\n")
-            lines = head.decode("latin-1").split("\\r\\n")
-            headers = {}
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-            length = int(headers.get("content-length", "0"))
-            while len(body) < length:
-                chunk = tls.recv(65536)
-                if not chunk:
-                    break
-                body += chunk
-            return {"status": int(lines[0].split(" ")[1]), "headers": headers, "body": body.decode("utf-8", "replace")}
-        def closed_within(sock, seconds):
-            sock.settimeout(seconds)
-            try:
-                while sock.recv(65536):
-                    pass
-                return True
-            except socket.timeout:
-                return False
-            except (ssl.SSLError, OSError):
-                return True
-        def watch(conns, cap, step):
-            results = [None] * len(conns)
-            ready = time.time()
-            def run(i):
-                sock, sent, outcome = conns[i], 0, "open"
-                sock.settimeout(1.0)
-                while time.time() - ready < cap:
-                    try:
-                        if step is not None and sent < len(step):
-                            sock.sendall(step[sent:sent + 1])
-                            sent += 1
-                        if sock.recv(65536) == b"":
-                            outcome = "closed"
-                            break
-                    except socket.timeout:
-                        continue
-                    except (ssl.SSLError, OSError):
-                        outcome = "closed"
-                        break
-                results[i] = {"outcome": outcome, "sent": sent, "closedAt": time.time(), "seconds": time.time() - ready}
-            print("READY %.3f" % ready, flush=True)
-            threads = [threading.Thread(target=run, args=(i,)) for i in range(len(conns))]
-            for t in threads: t.start()
-            for t in threads: t.join()
-            return results
-        if mode == "send":
-            for path in args[1:]:
-                payload = open(path, "rb").read()
-                tls = connect()
-                sent_all = True
-                try:
-                    tls.sendall(payload)
-                except (ssl.SSLError, OSError):
-                    sent_all = False  # the server answered and closed before taking it all
-                try:
-                    response = read_response(tls)
-                except (ssl.SSLError, OSError):
-                    response = None
-                closed = closed_within(tls, float(args[0]))
-                tls.close()
-                print("RESULT " + json.dumps({"response": response, "sentAll": sent_all, "closed": closed}))
-        elif mode == "slow":
-            head = b"GET /v1/health HTTP/1.1\\r\\nHost: localhost\\r\\nX-Slow: " + b"s" * 200 + b"\\r\\n\\r\\n"
-            results = watch([connect() for _ in range(int(args[0]))], float(args[1]), head)
-            print("RESULT " + json.dumps({"connections": results, "headLength": len(head)}))
-        elif mode == "silent":
-            conns = [socket.create_connection(("127.0.0.1", int(port)), timeout=30) for _ in range(int(args[0]))]
-            # Half of them start a TLS record (handshake type, TLS 1.0 version) and never go on.
-            for sock in conns[::2]:
-                sock.sendall(b"\\x16\\x03\\x01")
-            results = watch(conns, float(args[1]), None)
-            print("RESULT " + json.dumps({"connections": results}))
-        """
 
     struct RawResponse {
         var status: Int?
@@ -126,16 +28,12 @@ struct HTTPBadInputTests {
     static func workDirectory(_ env: StorageNodeFixture) throws -> URL {
         let dir = env.ks.dir.appendingPathComponent("attack")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let script = dir.appendingPathComponent("raw-client.py")
-        if !FileManager.default.fileExists(atPath: script.path) {
-            try rawClient.write(to: script, atomically: true, encoding: .utf8)
-        }
         return dir
     }
 
     static func arguments(_ env: StorageNodeFixture, port: Int, identity: String) throws -> [String] {
         [
-            try workDirectory(env).appendingPathComponent("raw-client.py").path, String(port), env.ks.path("ca.pem"),
+            try TestPaths.script("raw-tls-client").path, String(port), env.ks.path("ca.pem"),
             env.ks.path("\(identity).pem"), env.ks.path("\(identity)-key.pem"),
         ]
     }

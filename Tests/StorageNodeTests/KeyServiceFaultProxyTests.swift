@@ -171,7 +171,7 @@ enum ProxyMode: Sendable, CustomStringConvertible {
     }
 }
 
-/// A fault-injecting TCP proxy in front of the fixture's KeyService, as a python3 child process.
+/// A fault-injecting TCP proxy in front of the fixture's KeyService: `scripts/fault-proxy` as a child process.
 /// The test switches its mode through a control file; the proxy confirms each switch in its log
 /// only after it dropped every connection of the previous mode, so the node's pooled KeyService
 /// connections cannot carry an old mode's behaviour into the next step.
@@ -202,178 +202,15 @@ final class FaultProxy {
         try await process.waitForLog("applied \(sequence) ", timeout: .seconds(20))
     }
 
-    static let script = #"""
-        import select, socket, struct, sys, threading, time
-
-        LISTEN, UPSTREAM, CONTROL = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-        lock = threading.Lock()
-        state = {"gen": 0, "mode": "forward", "delay": 0.0}
-        active = {0: 0}
-
-        def log(text):
-            print(text, flush=True)
-
-        def alive(gen):
-            with lock:
-                return state["gen"] == gen
-
-        def reset(sock):
-            # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            sock.close()
-
-        def records(buf):
-            """(type, start, end) of each complete TLS record in buf, and where the next begins."""
-            out, pos = [], 0
-            while pos + 5 <= len(buf):
-                end = pos + 5 + int.from_bytes(buf[pos + 3:pos + 5], "big")
-                if end > len(buf):
-                    break
-                out.append((buf[pos], pos, end))
-                pos = end
-            return out
-
-        def serve(client, gen, mode, delay):
-            upstream = None
-            try:
-                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if mode == "silent":
-                    while alive(gen):
-                        r, _, _ = select.select([client], [], [], 0.05)
-                        if r and not client.recv(65536):
-                            return
-                    return
-                upstream = socket.create_connection(("127.0.0.1", UPSTREAM), timeout=5)
-                upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                late = []            # slow: (due, bytes) from the KeyService
-                sent = bytearray()   # reset: the node's bytes, to find its TLS records
-                handshake_done = False
-                server_spoke = False # reset: the KeyService sent something after the handshake
-                asked = False        # reset: the node sent its request
-                answer = bytearray() # reset: what the KeyService sent after the request
-                first = None
-                while alive(gen):
-                    now = time.monotonic()
-                    while late and late[0][0] <= now:
-                        client.sendall(late.pop(0)[1])
-                    if first is not None and now - first >= 0.3:
-                        # The answer is HTTP/2 HEADERS, then DATA, each in a record of its
-                        # own, among bare 9-byte frames (31-byte records). Cut in the middle of
-                        # the HEADERS record (the node gets no status) or of the last DATA
-                        # record (it gets "200" and part of the body): never all of it.
-                        recs = records(answer)
-                        full = [(b, e) for _, b, e in recs if e - b >= 64]
-                        b, e = (full[0] if mode == "reset-headers" else full[-1]) if full else (0, len(answer))
-                        cut = b + (e - b) // 2
-                        client.sendall(bytes(answer[:cut]))
-                        log("reset after %d of %d answer bytes (records %s)" % (cut, len(answer), [e - b for _, b, e in recs]))
-                        reset(client)
-                        client = None
-                        return
-                    r, _, _ = select.select([client, upstream], [], [], 0.02)
-                    if client in r:
-                        data = client.recv(65536)
-                        if not data:
-                            return
-                        upstream.sendall(data)
-                        if mode.startswith("reset") and not asked:
-                            # TLS record headers are in clear. The node's first encrypted records
-                            # end its handshake (certificate, Finished) and start HTTP/2 (preface,
-                            # SETTINGS); it then waits for the KeyService's SETTINGS before it
-                            # sends the request. So the request is the first record it sends after
-                            # the KeyService spoke, other than a bare 9-byte frame (a SETTINGS ack:
-                            # 5 header + 9 + 1 content type + 16 tag = 31 bytes).
-                            before = len(records(sent))
-                            sent += data
-                            recs = records(sent)
-                            if handshake_done and server_spoke:
-                                asked = any(t == 0x17 and e - b != 31 for t, b, e in recs[before:])
-                            handshake_done = handshake_done or any(t == 0x17 for t, _, _ in recs)
-                    if upstream in r:
-                        data = upstream.recv(65536)
-                        if not data:
-                            return
-                        if mode == "slow":
-                            late.append((time.monotonic() + delay, data))
-                        elif mode.startswith("reset") and asked:
-                            answer += data
-                            first = first or time.monotonic()
-                        else:
-                            server_spoke = server_spoke or handshake_done
-                            client.sendall(data)
-            except OSError:
-                pass
-            finally:
-                for s in (client, upstream):
-                    if s is not None:
-                        try:
-                            s.close()
-                        except OSError:
-                            pass
-                with lock:
-                    active[gen] -= 1
-
-        def listen():
-            s = socket.socket()
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("127.0.0.1", LISTEN))
-            s.listen(64)
-            s.settimeout(0.05)
-            return s
-
-        listener = listen()
-        log("listening")
-        applied = None
-        # A safety net: never outlive a test that died without killing us.
-        end = time.monotonic() + 900
-        while time.monotonic() < end:
-            try:
-                with open(CONTROL) as f:
-                    words = f.read().split()
-            except OSError:
-                words = []
-            if len(words) == 3 and words[0] != applied:
-                seq, mode, delay = words[0], words[1], float(words[2])
-                with lock:
-                    old = state["gen"]
-                    state.update(gen=old + 1, mode=mode, delay=delay)
-                    active[old + 1] = 0
-                give_up = time.monotonic() + 10
-                while time.monotonic() < give_up:
-                    with lock:
-                        if all(n == 0 for g, n in active.items() if g <= old):
-                            break
-                    time.sleep(0.02)
-                if mode == "refuse" and listener is not None:
-                    listener.close()
-                    listener = None
-                elif mode != "refuse" and listener is None:
-                    listener = listen()
-                applied = seq
-                log("applied %s %s %s" % (seq, mode, delay))
-            if listener is None:
-                time.sleep(0.05)
-                continue
-            try:
-                conn, _ = listener.accept()
-            except socket.timeout:
-                continue
-            with lock:
-                gen, mode, delay = state["gen"], state["mode"], state["delay"]
-                active[gen] += 1
-            threading.Thread(target=serve, args=(conn, gen, mode, delay), daemon=True).start()
-        """#
 }
 
 /// Runs `body` with a proxy to the fixture's KeyService (forwarding at first), always killing it.
 func withFaultProxy(_ env: StorageNodeFixture, _ body: (FaultProxy) async throws -> Void) async throws {
     let port = try freeLoopbackPort()
-    let script = env.ks.dir.appendingPathComponent("fault-proxy.py")
     let control = env.ks.dir.appendingPathComponent("fault-proxy.mode")
-    try FaultProxy.script.write(to: script, atomically: true, encoding: .utf8)
     let process = try ChildProcess(
         executable: try tool("python3"),
-        arguments: [script.path, String(port), String(env.ks.port), control.path],
+        arguments: [try TestPaths.script("fault-proxy").path, String(port), String(env.ks.port), control.path],
         logURL: env.ks.dir.appendingPathComponent("fault-proxy.log")
     )
     let proxy = FaultProxy(port: port, process: process, control: control)

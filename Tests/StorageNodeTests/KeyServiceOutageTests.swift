@@ -68,28 +68,13 @@ struct KeyServiceOutageTests {
             let bob = try env.ks.client("user-bob")
             #expect(try await bob.send(.PUT, env.objectURL("b"), body: [1, 2, 3]).status == .created)
             let port = try freeLoopbackPort()
-            let script = """
-                import socket, time
-                s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind(("127.0.0.1", \(port))); s.listen(64)
-                print("listening", flush=True)
-                held = []
-                end = time.time() + 60
-                s.settimeout(0.5)
-                while time.time() < end:
-                    try:
-                        c, _ = s.accept(); held.append(c)
-                    except socket.timeout:
-                        pass
-                """
-            let path = env.ks.dir.appendingPathComponent("silent.py")
-            try script.write(to: path, atomically: true, encoding: .utf8)
+            // scripts/delay-proxy --blackhole: accepts every connection and never answers.
             let silent = try ChildProcess(
                 executable: try tool("python3"),
-                arguments: [path.path],
+                arguments: [try TestPaths.script("delay-proxy").path, String(port), "--blackhole"],
                 logURL: env.ks.dir.appendingPathComponent("silent.log")
             )
-            try await silent.waitForLog("listening")
+            try await silent.waitForLog("delay-proxy:")
             await env.stopNode()
             try await env.startNode(keyServiceURL: "https://localhost:\(port)")
             let started = ContinuousClock.now

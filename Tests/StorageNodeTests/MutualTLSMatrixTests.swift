@@ -51,44 +51,6 @@ struct MutualTLSMatrixTests {
 
     static let healthProbe = (method: "GET", path: "/v1/health", body: "")
 
-    /// Sends one request on a fresh connection; no ALPN, so both daemons speak HTTP/1.1.
-    static let pythonClient = """
-        import json, socket, ssl, sys
-        port, ca, cert, key, version, method, path, body = sys.argv[1:9]
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # checks the server's chain and name
-        ctx.load_verify_locations(ca)
-        if version == "1.2":
-            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-        else:
-            ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-        if cert != "-":
-            ctx.load_cert_chain(cert, key)
-        def report(**fields):
-            print("RESULT " + json.dumps(fields))
-            sys.exit(0)
-        try:
-            tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(port)), timeout=20), server_hostname="localhost")
-            data = body.encode()
-            head = "%s %s HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n" % (method, path)
-            if data:
-                head += "Content-Type: application/json\\r\\nContent-Length: %d\\r\\n" % len(data)
-            tls.sendall(head.encode() + b"\\r\\n" + data)
-            answer = b""
-            while True:
-                chunk = tls.recv(65536)
-                if not chunk:
-                    break
-                answer += chunk
-        except ssl.SSLError as e:
-            report(alert=e.reason or str(e))
-        except OSError as e:
-            report(error="%s: %s" % (type(e).__name__, e))
-        head, _, rest = answer.partition(b"\\r\\n\\r\\n")
-        if not head.startswith(b"HTTP/1.1 "):
-            report(error="no HTTP answer: %r" % answer[:200])
-        report(status=int(head.split(b" ")[1]), body=rest.decode("utf-8", "replace"), tls=tls.version())
-        """
-
     /// Runs one request through `client` and reduces what it printed to an ``Outcome``.
     static func call(
         _ client: Client, _ target: Target, _ credentials: Credentials, dir: URL, tls12: Bool = false,
@@ -97,14 +59,10 @@ struct MutualTLSMatrixTests {
         let ca = dir.appendingPathComponent("ca.pem").path
         switch client {
         case .python:
-            let script = dir.appendingPathComponent("mtls-client.py")
-            if !FileManager.default.fileExists(atPath: script.path) {
-                try pythonClient.write(to: script, atomically: true, encoding: .utf8)
-            }
             let run = try await ChildProcess.run(
                 try tool("python3"),
                 [
-                    script.path, String(target.port), ca, credentials.certificate ?? "-", credentials.key ?? "-",
+                    try TestPaths.script("tls-probe").path, String(target.port), ca, credentials.certificate ?? "-", credentials.key ?? "-",
                     tls12 ? "1.2" : "1.3", method, path, body,
                 ],
                 in: dir

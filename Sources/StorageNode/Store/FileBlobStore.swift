@@ -51,20 +51,10 @@ struct FileBlobStore: BlobStore {
 
     func read(name: String, range: Range<Int64>) async throws(BlobStoreError) -> any BlobChunks {
         let path = try path(of: name)
-        let fd = try await Self.offload { () throws(BlobStoreError) in
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw errno == ENOENT ? .missing(name) : Self.error("open \(path)") }
-            var st = stat()
-            guard fstat(fd, &st) == 0 else {
-                let error = Self.error("stat \(path)")
-                close(fd)
-                throw error
-            }
-            guard range.lowerBound >= 0, range.upperBound <= Int64(st.st_size) else {
-                close(fd)
-                throw .io("bytes \(range) of \(path) asked for, but it holds \(st.st_size)")
-            }
-            return fd
+        let (fd, size) = try await openForReading(name: name, path: path)
+        guard range.lowerBound >= 0, range.upperBound <= size else {
+            close(fd)
+            throw .io("bytes \(range) of \(path) asked for, but it holds \(size)")
         }
         return FileBlobChunks(fd: fd, path: path, range: range)
     }
@@ -72,7 +62,14 @@ struct FileBlobStore: BlobStore {
     func readStart(name: String, length: Int64) async throws(BlobStoreError) -> BlobStart {
         guard length >= 0 else { throw .io("a read of the first \(length) bytes of blob \(name)") }
         let path = try path(of: name)
-        let (fd, size) = try await Self.offload { () throws(BlobStoreError) in
+        let (fd, size) = try await openForReading(name: name, path: path)
+        return BlobStart(size: size, chunks: FileBlobChunks(fd: fd, path: path, range: 0..<min(length, size)))
+    }
+
+    /// The open descriptor and size of one blob: the size from the same descriptor, so a rename
+    /// of a newer blob into place after the open cannot make the two disagree.
+    private func openForReading(name: String, path: String) async throws(BlobStoreError) -> (Int32, Int64) {
+        try await Self.offload { () throws(BlobStoreError) in
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw errno == ENOENT ? .missing(name) : Self.error("open \(path)") }
             var st = stat()
@@ -83,7 +80,6 @@ struct FileBlobStore: BlobStore {
             }
             return (fd, Int64(st.st_size))
         }
-        return BlobStart(size: size, chunks: FileBlobChunks(fd: fd, path: path, range: 0..<min(length, size)))
     }
 
     func size(of name: String) async throws(BlobStoreError) -> Int64 {
