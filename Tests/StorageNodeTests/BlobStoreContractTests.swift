@@ -24,6 +24,23 @@ struct BlobStoreContractTests {
     }
 
     @Test(arguments: backends)
+    func theLabelIsKeptBesideTheBlobsAndNeverListed(_ backend: BlobStoreBackend) async throws {
+        try await withBlobStore(backend) { store in
+            #expect(try await store.label() == nil)
+            let name = BlobName.make()
+            try await Self.put(store, name, [1, 2, 3], chunk: 2)
+            try await store.setLabel(Array("first".utf8))
+            try await store.setLabel(Array("second\n".utf8))
+            #expect(try await store.label() == Array("second\n".utf8))
+            #expect(try await store.list(after: nil, limit: 10).map(\.name) == [name])
+            await #expect(throws: BlobStoreError.self) {
+                try await store.setLabel([UInt8](repeating: 0x61, count: BlobStoreLimits.maximumLabelSize + 1))
+            }
+            #expect(try await store.label() == Array("second\n".utf8))
+        }
+    }
+
+    @Test(arguments: backends)
     func emptyBlobIsABlob(_ backend: BlobStoreBackend) async throws {
         try await withBlobStore(backend) { store in
             let name = BlobName.make()

@@ -147,6 +147,21 @@ import Testing
         }
     }
 
+    @Test(arguments: Backend.allCases) func storeIDIsOnePerDatabase(_ backend: Backend) async throws {
+        var ids: [String] = []
+        for _ in 0..<2 {
+            try await with(backend) { s in
+                let id = try await s.a.storeID()
+                #expect(id.count == 32 && id.allSatisfy(\.isHexDigit), "\(id)")
+                // Every connection to one database, and every call, names the same identity.
+                #expect(try await s.b.storeID() == id)
+                #expect(try await s.a.storeID() == id)
+                ids.append(id)
+            }
+        }
+        if ids.count == 2 { #expect(ids[0] != ids[1]) }
+    }
+
     @Test(arguments: Backend.allCases) func existingBlobNamesFindsOnlyRecordedOnes(_ backend: Backend) async throws {
         try await with(backend) { s in
             let key = try await s.a.insertDataKey(user: "alice", wrapped: [1], kekVersion: 1)

@@ -125,7 +125,9 @@ public final class RegionStorage: Sendable {
         var token: String?
         repeat {
             let page = try await client.listObjectsV2(prefix: Self.blobPrefix, continuationToken: token)
+            // Blob names are lower-case UUIDs; the store's label (`splitkey-label`) is no blob.
             names += page.objects.map { String($0.key.dropFirst(Self.blobPrefix.count)) }
+                .filter { UUID(uuidString: $0) != nil && $0 == $0.lowercased() }
             token = page.nextContinuationToken
         } while token != nil
         return names.sorted()
@@ -136,6 +138,16 @@ public final class RegionStorage: Sendable {
         guard let client else { return Array(try Data(contentsOf: filePath(name))) }
         let buffer = try await client.getObject(key: Self.blobPrefix + name).collect(upTo: 1 << 30)
         return Array(buffer.readableBytesView)
+    }
+
+    /// The blob store's label as text (`splitkey-label` under the prefix, or `blobs.label` in the
+    /// state directory): which metadata database the blobs belong to.
+    public func label() async throws -> String {
+        guard let client else {
+            return try String(contentsOf: stateDirectory.appendingPathComponent("blobs.label"), encoding: .utf8)
+        }
+        let buffer = try await client.getObject(key: Self.blobPrefix + "splitkey-label").collect(upTo: 4096)
+        return String(decoding: buffer.readableBytesView, as: UTF8.self)
     }
 
     /// Replaces blob `name` with `bytes`, as someone with write access to the disk or bucket could.

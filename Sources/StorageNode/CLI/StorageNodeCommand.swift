@@ -9,7 +9,7 @@ struct StorageNodeCommand: AsyncParsableCommand {
         commandName: "storagenode",
         abstract: "SplitKey StorageNode: stores only ciphertext and wrapped data keys; keys come from the KeyService.",
         version: SplitKeyVersion.current,
-        subcommands: [Serve.self, Put.self, Get.self, Head.self, List.self, Remove.self, Rewrap.self]
+        subcommands: [Serve.self, Put.self, Get.self, Head.self, List.self, Remove.self, Rewrap.self, Migrate.self]
     )
 }
 

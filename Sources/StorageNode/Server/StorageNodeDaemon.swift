@@ -27,6 +27,7 @@ enum StorageNodeDaemon {
         }
         // Closed on every way out: an S3 client dropped without its shutdown traps (debug builds).
         do {
+            try await StoreBinding.establish(blobs: blobs, metadata: metadata, logger: logger)
             try await serve(config: config, configPath: configPath, blobs: blobs, metadata: metadata, logger: logger)
         } catch {
             await MetadataStoreFactory.close(metadata)

@@ -47,6 +47,15 @@ protocol BlobStore: Sendable {
     /// ascending byte order of their names. An empty page means none follows; the next page
     /// starts after the last name of this one.
     func list(after: String?, limit: Int) async throws(BlobStoreError) -> [BlobListing]
+
+    /// The store's label: a few bytes (at most ``BlobStoreLimits/maximumLabelSize``) kept beside
+    /// the blobs under a name no blob can take, never listed and never collected; nil when none
+    /// was written. The node records in it which metadata database its blobs belong to
+    /// (``StoreBinding``).
+    func label() async throws(BlobStoreError) -> [UInt8]?
+
+    /// Writes the store's label, replacing any, durably once it returns.
+    func setLabel(_ bytes: [UInt8]) async throws(BlobStoreError)
 }
 
 /// One blob being written: ``write(_:)`` its bytes in order, then ``commit()`` once, or
@@ -95,6 +104,8 @@ struct BlobListing: Sendable, Equatable {
 enum BlobStoreLimits {
     /// The largest chunk ``BlobChunks/next()`` gives out.
     static let maximumChunkSize = 1 << 20
+    /// The largest ``BlobStore/label()``.
+    static let maximumLabelSize = 4096
 }
 
 extension BlobStore {

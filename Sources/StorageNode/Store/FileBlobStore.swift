@@ -98,6 +98,74 @@ struct FileBlobStore: BlobStore {
         }
     }
 
+    /// `blobs.label` in the root, beside `blobs/` and `tmp/`: written as a blob is (temporary file,
+    /// fsync, rename, fsync of the folder).
+    var labelPath: String { root + "/blobs.label" }
+
+    func label() async throws(BlobStoreError) -> [UInt8]? {
+        let path = labelPath
+        return try await Self.offload { () throws(BlobStoreError) -> [UInt8]? in
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                if errno == ENOENT { return nil }
+                throw Self.error("open \(path)")
+            }
+            defer { close(fd) }
+            var bytes = [UInt8](repeating: 0, count: BlobStoreLimits.maximumLabelSize + 1)
+            var count = 0
+            while count < bytes.count {
+                let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + count, $0.count - count) }
+                if n < 0 && errno == EINTR { continue }
+                guard n >= 0 else { throw Self.error("read \(path)") }
+                if n == 0 { break }
+                count += n
+            }
+            guard count <= BlobStoreLimits.maximumLabelSize else {
+                throw .io("\(path) is over \(BlobStoreLimits.maximumLabelSize) bytes: not a label of this store")
+            }
+            return Array(bytes[..<count])
+        }
+    }
+
+    func setLabel(_ bytes: [UInt8]) async throws(BlobStoreError) {
+        guard bytes.count <= BlobStoreLimits.maximumLabelSize else { throw .io("a label of \(bytes.count) bytes") }
+        let path = labelPath
+        let temp = tempDirectory + "/label." + UUID().uuidString.lowercased()
+        let directory = root
+        try await Self.offload { () throws(BlobStoreError) in
+            let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw Self.error("create \(temp)") }
+            var written = 0
+            while written < bytes.count {
+                let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else {
+                    let error = Self.error("write \(temp)")
+                    close(fd)
+                    unlink(temp)
+                    throw error
+                }
+                written += n
+            }
+            guard fsync(fd) == 0 else {
+                let error = Self.error("fsync \(temp)")
+                close(fd)
+                unlink(temp)
+                throw error
+            }
+            close(fd)
+            guard rename(temp, path) == 0 else {
+                let error = Self.error("rename \(temp) to \(path)")
+                unlink(temp)
+                throw error
+            }
+            let dir = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard dir >= 0 else { throw Self.error("open \(directory)") }
+            defer { close(dir) }
+            guard fsync(dir) == 0 else { throw Self.error("fsync \(directory)") }
+        }
+    }
+
     /// Walks the shard directories in name order, so a page reads one shard's directory (about
     /// 1/256 of the blobs) at a time, never the whole store. Files not named like a blob of
     /// this store (or in the wrong shard) are not blobs and are left out.

@@ -48,6 +48,9 @@ protocol MetadataStore: Sendable {
     /// Replaces a data key's wrapped form if it is still `old`; false if it changed meanwhile.
     func replaceWrapped(id: Int64, old: [UInt8], new: [UInt8], kekVersion: UInt32) async throws(StorageError) -> Bool
     func ping() async throws(StorageError)
+    /// This database's identity: made once when its schema was created, the same for every node
+    /// that shares it, different for every other database.
+    func storeID() async throws(StorageError) -> String
 }
 
 /// Failures of the node's own storage, each mapped to an HTTP answer by the routes.

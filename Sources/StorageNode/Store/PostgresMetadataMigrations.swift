@@ -36,7 +36,14 @@ enum PostgresMetadataMigrations {
                         PRIMARY KEY (user_id, key)
                     )
                     """,
-                ])
+                ]),
+            // The database's identity, made once with it: what the blob store's label names (StoreBinding).
+            .init(
+                version: 2, name: "store-identity",
+                statements: [
+                    "CREATE TABLE store_identity (id TEXT NOT NULL)",
+                    "INSERT INTO store_identity (id) VALUES (replace(gen_random_uuid()::text, '-', ''))",
+                ]),
         ],
         table: "storagenode_schema", lockKey: lockKey, component: "metadata store", migrateCommand: "storagenode migrate")
 }

@@ -153,6 +153,18 @@ final class PostgresMetadataStore: MetadataStore {
         }
     }
 
+    func storeID() async throws(StorageError) -> String {
+        let id = try await run { client, logger in
+            var id: String?
+            for try await value in try await client.query("SELECT id FROM store_identity", logger: logger).decode(String.self) {
+                id = value
+            }
+            return id
+        }
+        guard let id else { throw .metadata("the store_identity table of the metadata database is empty") }
+        return id
+    }
+
     // MARK: Plumbing
 
     private func objects(_ condition: PostgresQuery) async throws(StorageError) -> [ObjectRecord] {

@@ -143,6 +143,35 @@ final class S3BlobStore: BlobStore {
     }
 
     /// What an S3 failure means to the node. The messages are for the operator's log.
+    /// The label's key: under the prefix, beside the blobs, so it marks exactly the keys the
+    /// node lists and collects; no blob name (a UUID) can take it.
+    var labelKey: String { prefix + Self.labelName }
+    static let labelName = "splitkey-label"
+
+    func label() async throws(BlobStoreError) -> [UInt8]? {
+        do throws(S3Error) {
+            let stream = try await client.getObject(key: labelKey)
+            guard stream.objectSize <= BlobStoreLimits.maximumLabelSize else {
+                throw S3Error.invalidResponse("\(labelKey) holds \(stream.objectSize) bytes: not a label of this store")
+            }
+            var body = try await stream.collect(upTo: BlobStoreLimits.maximumLabelSize)
+            return body.readBytes(length: body.readableBytes) ?? []
+        } catch .noSuchKey {
+            return nil
+        } catch {
+            throw Self.mapped(error, name: Self.labelName)
+        }
+    }
+
+    func setLabel(_ bytes: [UInt8]) async throws(BlobStoreError) {
+        guard bytes.count <= BlobStoreLimits.maximumLabelSize else { throw .io("a label of \(bytes.count) bytes") }
+        do {
+            _ = try await client.putObject(key: labelKey, body: ByteBuffer(bytes: bytes))
+        } catch {
+            throw Self.mapped(error, name: Self.labelName)
+        }
+    }
+
     static func mapped(_ error: S3Error, name: String?) -> BlobStoreError {
         switch error {
         case .noSuchKey:

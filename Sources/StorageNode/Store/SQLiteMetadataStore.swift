@@ -50,7 +50,22 @@ struct SQLiteMetadataStore: MetadataStore {
                     """
             )
         }
+        // The database's identity, made once with it: what the blob store's label names (StoreBinding).
+        m.registerMigration("v2-store-identity") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE store_identity (id TEXT NOT NULL);
+                    INSERT INTO store_identity (id) VALUES (lower(hex(randomblob(16))));
+                    """
+            )
+        }
         return m
+    }
+
+    func storeID() async throws(StorageError) -> String {
+        let id = try await read { db in try String.fetchOne(db, sql: "SELECT id FROM store_identity") }
+        guard let id else { throw .metadata("the store_identity table of \(pool.path) is empty") }
+        return id
     }
 
     func object(user: String, key: String) async throws(StorageError) -> ObjectRecord? {
