@@ -12,23 +12,11 @@ import Testing
 struct SigV4BotocoreTests {
     static let count = 250
     static let seed = ProcessInfo.processInfo.environment["SPLITKEY_SIGV4_SEED"].flatMap(Int.init) ?? 20_260_101
-    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../scripts/sigv4-botocore")
-        .standardizedFileURL
-    static let required = ProcessInfo.processInfo.environment["SPLITKEY_REQUIRE_PYTHON_TOOLS"] == "1"
+    static let script = PythonTools.script("sigv4-botocore")
+    static let required = PythonTools.required
 
     /// Why botocore cannot be used, or nil if it can.
-    static let unavailable: String? = {
-        do {
-            let (status, output) = try run(["python3", "-c", "import botocore"])
-            if status == 0 { return nil }
-            let reason = "python3 cannot import botocore (exit \(status)): \(output.suffix(300))"
-            print("SigV4BotocoreTests: botocore unavailable: \(reason); scripts/setup-system installs it")
-            return reason
-        } catch {
-            print("SigV4BotocoreTests: botocore unavailable: cannot run python3: \(error)")
-            return "cannot run python3: \(error)"
-        }
-    }()
+    static let unavailable = PythonTools.missing("botocore", for: "SigV4BotocoreTests")
 
     struct Record: Decodable {
         var form: String
@@ -75,7 +63,7 @@ struct SigV4BotocoreTests {
             Issue.record("SPLITKEY_REQUIRE_PYTHON_TOOLS=1 but \(unavailable)")
             return
         }
-        let (status, output) = try Self.run(["python3", Self.script.path, "\(Self.seed)", "\(Self.count)"])
+        let (status, output) = try PythonTools.run(["python3", Self.script.path, "\(Self.seed)", "\(Self.count)"])
         try #require(status == 0, "scripts/sigv4-botocore failed (exit \(status)):\n\(output.suffix(2000))")
         let lines = output.split(separator: "\n")
         try #require(lines.count == Self.count)
@@ -135,20 +123,5 @@ struct SigV4BotocoreTests {
         let ours = try r.signer.presign(
             base, payloadHash: payload, date: r.date, expires: r.expires ?? 0, signedHeaders: r.signedHeaders)
         #expect(ours.signature == r.signature, "\(r.label)\n\(ours.canonicalRequest)")
-    }
-
-    /// Runs a command (through /usr/bin/env) and returns its exit status and combined output.
-    static func run(_ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()  // before waiting: the output exceeds a pipe's buffer
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }
